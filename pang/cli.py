@@ -1,0 +1,202 @@
+"""The ``pang`` command line: one entry, thin subcommands over public functions.
+
+Each command loads settings, calls one function that tests also call
+directly, and prints its result. Errors a person can act on (a bad setting,
+a busy port, a server that does not answer) print one line and exit with
+2 (usage/settings) or 1 (runtime), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pang.settings import Settings, SettingsError, describe_settings, load_settings
+
+app = typer.Typer(
+    name="pang",
+    help="pang: ship logs, syslog and metrics into OpenSearch, archive them to Parquet in S3, and look at them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stack_app = typer.Typer(help="The local stack: one OpenSearch node and one S3 server (SeaweedFS) on 127.0.0.1.", no_args_is_help=True)
+index_app = typer.Typer(help="Index templates and indices in OpenSearch.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the settings pang runs with.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(index_app, name="index")
+app.add_typer(config_app, name="config")
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]pang: error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    """Settings for this invocation (``--config`` from the root command), or exit 2 with one line."""
+    try:
+        return load_settings(ctx.obj.get("config") if ctx.obj else None)
+    except SettingsError as exc:
+        fail(str(exc), 2)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML settings file (also PANG_CONFIG). Environment PANG_* variables override it.", dir_okay=False),
+    ] = None,
+) -> None:
+    ctx.obj = {"config": config}
+
+
+# --- stack ------------------------------------------------------------------------------
+
+
+@stack_app.command("up")
+def stack_up(ctx: typer.Context) -> None:
+    """Start OpenSearch and SeaweedFS (unless their URLs point elsewhere), create the bucket and templates.
+
+    Idempotent. The first run builds the servers once into PANG_CACHE_DIR (Maven, Go); later runs take seconds.
+    """
+    from pang import stack
+
+    settings = settings_from(ctx)
+    try:
+        services = stack.up(settings)
+    except stack.StackError as exc:
+        fail(str(exc))
+    _print_status(services)
+
+
+@stack_app.command("build")
+def stack_build(ctx: typer.Context) -> None:
+    """Build (once per version) what `up` runs: the OpenSearch launcher (Maven) and the weed binary (Go).
+
+    Products go to PANG_CACHE_DIR; a second call returns at once.
+    """
+    from pang import stack
+
+    settings = settings_from(ctx)
+    try:
+        built = stack.build(settings)
+    except stack.StackError as exc:
+        fail(str(exc))
+    for name, path in built.items():
+        out.print(f"{name}: {path}")
+
+
+@stack_app.command("down")
+def stack_down(ctx: typer.Context) -> None:
+    """Stop the servers that `pang stack up` started from this state folder (by process id)."""
+    from pang import stack
+
+    stopped = stack.down(settings_from(ctx))
+    out.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+
+
+@stack_app.command("status")
+def stack_status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per service.")] = False,
+) -> None:
+    """Versions, health, URLs, process ids, memory and data folders. Exit 1 if a service is unhealthy."""
+    from pang import stack
+
+    services = stack.status(settings_from(ctx))
+    if as_json:
+        for service in services:
+            print(json.dumps(service.as_dict()))
+    else:
+        _print_status(services)
+    if not all(s.healthy for s in services):
+        raise typer.Exit(1)
+
+
+def _print_status(services: list) -> None:  # type: ignore[type-arg]
+    table = Table("service", "health", "version", "url", "pid", "rss", "data")
+    for s in services:
+        table.add_row(
+            s.name,
+            "[green]healthy[/]" if s.healthy else "[red]down[/]",
+            s.version or "-",
+            s.url,
+            str(s.pid) if s.pid else ("external" if not s.managed else "-"),
+            f"{s.rss_bytes / 2**20:.0f} MiB" if s.rss_bytes else "-",
+            s.data_dir or "-",
+        )
+    out.print(table)
+
+
+# --- index ------------------------------------------------------------------------------
+
+
+@index_app.command("setup")
+def index_setup(ctx: typer.Context) -> None:
+    """Apply pang's index templates to the configured cluster (idempotent)."""
+    from pang.indexer.templates import apply_templates
+
+    settings = settings_from(ctx)
+    try:
+        names = apply_templates(settings)
+    except Exception as exc:  # connection refused, auth, TLS: one line, not a traceback
+        fail(f"cannot apply templates at {settings.opensearch_url}: {_short(exc)}")
+    out.print(f"applied {len(names)} index templates: {', '.join(names)}")
+
+
+# --- config -----------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Every setting as its PANG_* variable and the value in effect (secrets masked)."""
+    for key, value in describe_settings(settings_from(ctx)).items():
+        out.print(f"{key}={value}")
+
+
+# --- demo -------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(
+    ctx: typer.Context,
+    lines: Annotated[int, typer.Option(help="Synthetic application log lines to index.", min=1, max=10_000_000)] = 20_000,
+    query: Annotated[str, typer.Option(help="Full-text query to run over them afterwards.")] = "payment declined",
+) -> None:
+    """Start the stack, index synthetic application logs and search them."""
+    from pang import stack
+    from pang.demo import run_demo
+
+    settings = settings_from(ctx)
+    try:
+        run_demo(settings, lines=lines, query=query, console=out)
+    except stack.StackError as exc:
+        fail(str(exc))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""One typed settings object for all of pang.
+
+Values come, highest priority first, from keyword arguments, ``PANG_*``
+environment variables, an optional TOML file (``pang --config FILE`` or
+``PANG_CONFIG``) and the defaults below. The TOML file may group keys in
+tables: ``[opensearch] url = ...`` is the same as ``opensearch_url = ...``,
+so a config file reads naturally while environment names stay flat and
+greppable (``PANG_OPENSEARCH_URL``).
+
+A bad value raises :class:`SettingsError` carrying one line that names the
+environment variable and what it expects; the CLI prints that line and exits
+with status 2 instead of showing a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "PANG_"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+class SettingsError(ValueError):
+    """A setting has a value pang cannot use; ``str(err)`` is one line for a person."""
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    base = os.environ.get(var)
+    return Path(base) if base else Path.home() / fallback
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML config file, flattening one level of tables into ``table_key``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is None:
+            return
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+        for key, value in raw.items():
+            if isinstance(value, dict):
+                for sub, subvalue in value.items():
+                    self._data[f"{key}_{sub}".replace("-", "_")] = subvalue
+            else:
+                self._data[key.replace("-", "_")] = value
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Everything pang can be told. Field ``foo_bar`` is env ``PANG_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        validate_default=True,
+        frozen=True,
+    )
+
+    # --- where pang keeps things -------------------------------------------------
+    state_dir: Path = Field(
+        default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "pang",
+        description="Checkpoints, spools, and the local stack's data and logs.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "pang",
+        description="Build products kept across checkouts: the OpenSearch launcher and the weed binary.",
+    )
+    maven_repo_local: Path | None = Field(
+        default=None, description="Maven's local repository (-Dmaven.repo.local); Maven's default if unset."
+    )
+
+    # --- OpenSearch ----------------------------------------------------------------
+    opensearch_url: str = Field(
+        default="http://127.0.0.1:9200",
+        description="OpenSearch REST URL. On loopback, `pang stack up` starts a local node on its port.",
+    )
+    opensearch_username: str | None = None
+    opensearch_password: SecretStr | None = None
+    opensearch_ca_certs: Path | None = Field(default=None, description="PEM bundle to verify the node's TLS certificate.")
+    opensearch_verify_certs: bool = True
+    opensearch_client_cert: Path | None = None
+    opensearch_client_key: Path | None = None
+    opensearch_timeout: float = Field(default=30.0, gt=0, description="Seconds per request.")
+    opensearch_transport_port: int = Field(default=9300, ge=1, le=65535, description="Local node's transport port.")
+    opensearch_heap: str = Field(default="1g", pattern=r"^\d+[mg]$", description="Local node's JVM heap, e.g. 1g.")
+
+    # --- object storage ------------------------------------------------------------
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint URL. Unset: the local SeaweedFS runs, and the archive is a local folder.",
+    )
+    s3_access_key: SecretStr = SecretStr("pang-local")
+    s3_secret_key: SecretStr = SecretStr("pang-local-secret")
+    s3_region: str = "us-east-1"
+    s3_bucket: str = Field(default="pang-archive", min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.\-]+[a-z0-9]$")
+    s3_verify: bool = True
+    s3_ca_bundle: Path | None = None
+    s3_local_port: int = Field(default=8333, ge=1, le=65535, description="S3 port of the local SeaweedFS.")
+    seaweedfs_master_port: int = Field(default=9333, ge=1, le=55535)
+    seaweedfs_volume_port: int = Field(default=9340, ge=1, le=55535)
+    seaweedfs_filer_port: int = Field(default=8888, ge=1, le=55535)
+    seaweedfs_admin_port: int = Field(default=12535, ge=1, le=55535)
+    archive_url: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix or file:///path. Unset: s3://<bucket>/archive if an endpoint is set, else <state_dir>/archive.",
+    )
+
+    # --- local stack -----------------------------------------------------------------
+    stack_start_timeout: float = Field(default=180.0, gt=0, description="Seconds to wait for a started server's health.")
+
+    # --- validators --------------------------------------------------------------
+    @field_validator("opensearch_url")
+    @classmethod
+    def _check_opensearch_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _check_s3_endpoint(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else _http_url(value)
+
+    @field_validator("archive_url")
+    @classmethod
+    def _check_archive_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "s3" and parts.netloc:
+            return value.rstrip("/")
+        if parts.scheme == "file" and parts.path.startswith("/") and not parts.netloc:
+            return value.rstrip("/") or "file:///"
+        raise ValueError("expected s3://bucket/prefix or file:///absolute/path")
+
+    # --- derived values ------------------------------------------------------------
+    @property
+    def opensearch_port(self) -> int:
+        parts = urlsplit(self.opensearch_url)
+        return parts.port or (443 if parts.scheme == "https" else 9200)
+
+    @property
+    def opensearch_is_local(self) -> bool:
+        """Whether `pang stack up` should run the node itself (the URL is on loopback)."""
+        return urlsplit(self.opensearch_url).hostname in LOOPBACK_HOSTS
+
+    @property
+    def s3_is_local(self) -> bool:
+        """Whether `pang stack up` runs SeaweedFS: no endpoint, or one on loopback."""
+        return self.s3_endpoint is None or urlsplit(self.s3_endpoint).hostname in LOOPBACK_HOSTS
+
+    @property
+    def s3_effective_endpoint(self) -> str:
+        """The endpoint boto3 talks to: the configured one, else the local SeaweedFS."""
+        return self.s3_endpoint or f"http://127.0.0.1:{self.s3_local_port}"
+
+    @property
+    def s3_port(self) -> int:
+        return urlsplit(self.s3_effective_endpoint).port or 80
+
+    @property
+    def archive(self) -> str:
+        """The archive's URL after defaults: s3:// where an endpoint is configured, else a local folder."""
+        if self.archive_url:
+            return self.archive_url
+        if self.s3_endpoint:
+            return f"s3://{self.s3_bucket}/archive"
+        return (self.state_dir / "archive").resolve().as_uri()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = _config_file.get() or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
+        return (init_settings, env_settings, _TomlSource(settings_cls, Path(config) if config else None))
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host, e.g. http://127.0.0.1:9200")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("the port in the URL is not a number from 1 to 65535") from None
+    return value.rstrip("/")
+
+
+# The config file named on the command line; a context variable rather than an
+# argument because pydantic-settings builds its sources without caller input.
+_config_file: ContextVar[Path | None] = ContextVar("pang_config_file", default=None)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from overrides, environment and ``config``; one-line errors."""
+    token = _config_file.set(config)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    finally:
+        _config_file.reset(token)
+
+
+def _describe(exc: ValidationError) -> str:
+    """Turn pydantic's report into one line naming the variable a user sets."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    given = first.get("input")
+    shown = "" if given is None or isinstance(given, dict) else f" (got {str(given)[:80]!r})"
+    message = first["msg"].removeprefix("Value error, ")
+    more = f"; and {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
+    return f"setting {ENV_PREFIX}{field.upper()}: {message}{shown}{more}"
+
+
+def describe_settings(settings: Settings) -> dict[str, str]:
+    """The settings as env names and printable values, secrets masked (for `pang config`)."""
+    out: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "********" if value.get_secret_value() else ""
+        out[f"{ENV_PREFIX}{name.upper()}"] = "" if value is None else str(value)
+    out["(archive)"] = settings.archive
+    return out
+

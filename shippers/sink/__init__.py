@@ -1,0 +1,1 @@
+"""Sink: documents leave the agent here, as ``_bulk`` requests to OpenSearch."""

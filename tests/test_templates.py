@@ -1,0 +1,75 @@
+"""Index templates: accepted by a real node, and they give logs the mappings searches rely on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pang.indexer.client import client
+from pang.indexer.naming import index_for, pattern_for
+from pang.indexer.templates import apply_templates, index_templates
+from pang.settings import Settings
+
+
+def test_overlapping_patterns_have_distinct_priorities() -> None:
+    templates = index_templates()
+    assert templates["pang-metrics-business"]["priority"] > templates["pang-metrics"]["priority"]
+    seen: dict[tuple[str, int], str] = {}
+    for name, body in templates.items():
+        for pattern in body["index_patterns"]:
+            key = (pattern, body["priority"])
+            assert key not in seen, f"{name} and {seen[key]} share {pattern} at one priority"
+            seen[key] = name
+
+
+def test_index_names_follow_the_event_day_in_utc() -> None:
+    late_evening_in_new_york = datetime.fromisoformat("2026-11-24T23:30:00-05:00")
+    assert index_for("app", late_evening_in_new_york) == "logs-app-2026.11.25"
+    assert index_for("business", datetime(2026, 1, 2, tzinfo=UTC)) == "metrics-business-2026.01.02"
+    assert pattern_for("metrics") == "metrics-*,-metrics-business-*"
+    with pytest.raises(ValueError, match="unknown dataset"):
+        index_for("nope", datetime.now(UTC))
+
+
+@pytest.mark.stack
+def test_templates_apply_twice_and_shape_real_indices(stack_settings: Settings, unique: str) -> None:
+    es = client(stack_settings)
+    assert apply_templates(stack_settings) == list(index_templates())  # second time: same result, no error
+    index = f"logs-app-{unique}"
+    es.index(index=index, id="a", body={
+        "@timestamp": "2026-11-24T10:00:00Z", "message": "payment declined for order 42",
+        "service": {"name": "payment"}, "log": {"level": "ERROR"}, "event": {"dataset": "app"},
+        "app": {"order_id": "42", "customer": "c-9"},
+    })
+    es.index(index=index, id="b", body={
+        "@timestamp": "2026-11-24T10:00:01Z", "message": "order placed",
+        "service": {"name": "order"}, "log": {"level": "INFO"}, "event": {"dataset": "app"},
+    })
+    es.indices.refresh(index=index)
+
+    found = es.search(index=index, body={"query": {"match": {"message": "declined"}}})
+    assert [h["_id"] for h in found["hits"]["hits"]] == ["a"]  # full text on message
+
+    agg = es.search(index=index, body={"size": 0, "aggs": {"s": {"terms": {"field": "service.name"}}}})
+    assert {b["key"]: b["doc_count"] for b in agg["aggregations"]["s"]["buckets"]} == {"payment": 1, "order": 1}
+
+    mapping = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert mapping["message"]["type"] == "text"
+    assert mapping["service"]["properties"]["name"]["type"] == "keyword"
+    assert mapping["@timestamp"]["type"] == "date"
+    assert mapping["app"]["properties"]["customer"]["type"] == "keyword"  # app strings are keywords, not text
+    settings = es.indices.get_settings(index=index)[index]["settings"]["index"]
+    assert settings["codec"] == "best_compression"
+
+
+@pytest.mark.stack
+def test_business_metrics_take_their_own_template(stack_settings: Settings, unique: str) -> None:
+    es = client(stack_settings)
+    business, metrics = f"metrics-business-{unique}", f"metrics-{unique}"
+    es.index(index=business, body={"@timestamp": "2026-11-01T00:00:00Z", "business": {"metric": "orders.placed", "count": 1200}})
+    es.index(index=metrics, body={"@timestamp": "2026-11-01T00:00:00Z", "system": {"load": {"1": 3}}, "metricset": {"name": "load"}})
+    b = es.indices.get_mapping(index=business)[business]["mappings"]["properties"]
+    m = es.indices.get_mapping(index=metrics)[metrics]["mappings"]["properties"]
+    assert b["business"]["properties"]["count"]["type"] == "long"
+    assert m["system"]["properties"]["load"]["properties"]["1"]["type"] == "double"  # 3 then 3.5 must both fit
