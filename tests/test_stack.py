@@ -16,7 +16,7 @@ from pang import stack
 from pang.settings import Settings, load_settings
 from pang.stack import opensearch, seaweedfs
 from pang.stack.process import port_is_free
-from tests.helpers import stack_overrides
+from tests.helpers import free_port, stack_overrides
 
 pytestmark = pytest.mark.stack
 PANG = [sys.executable, "-m", "pang.cli"]
@@ -65,7 +65,8 @@ def test_up_twice_then_down_leaves_nothing_running(tmp_path: Path) -> None:
 def test_busy_port_names_the_setting(tmp_path: Path) -> None:
     overrides = stack_overrides(tmp_path)
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
+        # A port any setting accepts (SeaweedFS ports need room for their +10000 gRPC twin).
+        squatter.bind(("127.0.0.1", free_port(with_grpc=True, taken=set())))
         squatter.listen()
         busy = squatter.getsockname()[1]
         settings = load_settings(**{**overrides, "opensearch_url": f"http://127.0.0.1:{busy}"})
