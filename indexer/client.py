@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import ssl
 from dataclasses import dataclass, field
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 from opensearchpy import OpenSearch
@@ -74,9 +73,23 @@ def connection(settings: Settings) -> Connection:
     )
 
 
-@lru_cache(maxsize=8)
 def client(settings: Settings) -> OpenSearch:
-    """An opensearch-py client for the configured cluster (cached per settings object)."""
+    """An opensearch-py client for the configured cluster (one per distinct connection setting)."""
+    key = tuple(
+        str(getattr(settings, name))
+        for name in ("opensearch_url", "opensearch_username", "opensearch_password", "opensearch_ca_certs",
+                     "opensearch_verify_certs", "opensearch_client_cert", "opensearch_client_key", "opensearch_timeout")
+    ) + (settings.opensearch_password.get_secret_value() if settings.opensearch_password else "",)
+    found = _clients.get(key)
+    if found is None:
+        found = _clients[key] = _build(settings)
+    return found
+
+
+_clients: dict[tuple[str, ...], OpenSearch] = {}
+
+
+def _build(settings: Settings) -> OpenSearch:
     conn = connection(settings)
     return OpenSearch(
         hosts=[conn.url],

@@ -188,10 +188,11 @@ def index_templates() -> dict[str, dict[str, Any]]:
 
     # Numbers in metrics are doubles whatever the first sample looked like (3 then 3.5 must both fit).
     numbers_as_doubles = {"numbers_as_doubles": {"match_mapping_type": "long", "mapping": DOUBLE}}
+    floats_as_doubles = {"floats_as_doubles": {"match_mapping_type": "double", "mapping": DOUBLE}}  # not 32-bit float
     return {
         "pang-logs-app": tmpl(["logs-app-*"], 100, APP),
         "pang-logs-syslog": tmpl(["logs-syslog-*"], 100, SYSLOG),
-        "pang-metrics": tmpl(["metrics-*"], 100, METRICS, [numbers_as_doubles, STRINGS_AS_KEYWORDS]),
+        "pang-metrics": tmpl(["metrics-*"], 100, METRICS, [numbers_as_doubles, floats_as_doubles, STRINGS_AS_KEYWORDS]),
         "pang-metrics-business": tmpl(["metrics-business-*"], 200, BUSINESS),
         "pang-events": tmpl(["events-*"], 100, EVENTS),
         "pang-deadletter": tmpl(["deadletter-*"], 100, DEADLETTER),

@@ -18,7 +18,7 @@ import os
 import tomllib
 from pathlib import Path
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -123,6 +123,45 @@ class Settings(BaseSettings):
     archive_url: str | None = Field(
         default=None,
         description="s3://bucket/prefix or file:///path. Unset: s3://<bucket>/archive if an endpoint is set, else <state_dir>/archive.",
+    )
+
+    # --- the shipper (pang ship) -----------------------------------------------------
+    host_name: str = Field(default_factory=lambda: __import__("socket").gethostname(), description="host.name on every document.")
+    service_environment: str | None = Field(default=None, description="service.environment on every document (e.g. production).")
+    service_version: str | None = Field(default=None, description="service.version on file documents, unless the line says otherwise.")
+    ship_paths: list[str] = Field(
+        default=["/pang/logs/app/**/*.log"],
+        description="Globs of log files (JSON list in the environment). The service is the first folder under the glob's fixed prefix.",
+    )
+    ship_start_at: Literal["beginning", "end"] = Field(default="beginning", description="Where files found at the very first start are read from.")
+    ship_max_line_bytes: int = Field(default=256 * 1024, ge=1024, description="Longer lines are truncated and tagged pang.truncated.")
+    ship_max_open_files: int = Field(default=1024, ge=1)
+    ship_rotate_wait: float = Field(default=5.0, ge=0, description="Seconds a rotated or deleted file stays open after its last data.")
+    ship_close_inactive: float = Field(default=300.0, gt=0, description="Close unchanged files after this many seconds (reopened on change).")
+    ship_scan_interval: float = Field(default=1.0, gt=0, description="Seconds between looks for new files.")
+    ship_multiline_pattern: str | None = Field(default=None, description="A regex: lines matching it start an event; others continue it. Unset: stack-trace rules.")
+    ship_multiline_timeout: float = Field(default=2.0, gt=0, description="Seconds after which a pending multiline event is sent.")
+    ship_batch_bytes: int = Field(default=5 * 2**20, ge=1024, description="Upper bound of one _bulk request body.")
+    ship_batch_seconds: float = Field(default=1.0, gt=0, description="A batch is sent at the latest this long after its first document.")
+    ship_senders: int = Field(default=3, ge=1, le=32, description="Threads posting _bulk requests.")
+    ship_queue_batches: int = Field(default=4, ge=1, description="Batches waiting to be sent before inputs are slowed.")
+    ship_max_backoff: float = Field(default=30.0, gt=0, description="Upper bound of the wait between retries.")
+    ship_drain_timeout: float = Field(default=30.0, ge=0, description="On SIGTERM, seconds to finish sending before exiting.")
+    ship_http_host: str = Field(default="127.0.0.1", description="Where /metrics and /healthz listen.")
+    ship_http_port: int = Field(default=9464, ge=0, le=65535, description="Port of /metrics and /healthz (0: any free port).")
+    syslog_enabled: bool = True
+    syslog_host: str = Field(default="127.0.0.1", description="Address syslog listens on (0.0.0.0 to accept from other hosts).")
+    syslog_port: int = Field(default=5514, ge=0, le=65535, description="UDP and TCP port for syslog.")
+    syslog_max_message_bytes: int = Field(default=64 * 1024, ge=480, description="Longer messages are truncated and tagged.")
+    syslog_tls_cert: Path | None = Field(default=None, description="PEM certificate: TCP syslog then speaks TLS.")
+    syslog_tls_key: Path | None = None
+    spool_max_bytes: int = Field(default=2**30, ge=2**20, description="Disk spool bound for syslog and metrics.")
+    spool_fsync_interval: float = Field(default=1.0, ge=0)
+    metrics_enabled: bool = True
+    metrics_interval: float = Field(default=10.0, ge=1, description="Seconds between host metric samples and scrapes.")
+    metrics_scrape: dict[str, str] = Field(
+        default_factory=dict,
+        description='Prometheus endpoints to scrape, service name to URL (JSON object in the environment).',
     )
 
     # --- local stack -----------------------------------------------------------------

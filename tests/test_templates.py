@@ -68,8 +68,9 @@ def test_business_metrics_take_their_own_template(stack_settings: Settings, uniq
     es = client(stack_settings)
     business, metrics = f"metrics-business-{unique}", f"metrics-{unique}"
     es.index(index=business, body={"@timestamp": "2026-11-01T00:00:00Z", "business": {"metric": "orders.placed", "count": 1200}})
-    es.index(index=metrics, body={"@timestamp": "2026-11-01T00:00:00Z", "system": {"load": {"1": 3}}, "metricset": {"name": "load"}})
+    es.index(index=metrics, body={"@timestamp": "2026-11-01T00:00:00Z", "system": {"load": {"1": 3, "5": 2.5}}, "metricset": {"name": "load"}})
     b = es.indices.get_mapping(index=business)[business]["mappings"]["properties"]
     m = es.indices.get_mapping(index=metrics)[metrics]["mappings"]["properties"]
     assert b["business"]["properties"]["count"]["type"] == "long"
-    assert m["system"]["properties"]["load"]["properties"]["1"]["type"] == "double"  # 3 then 3.5 must both fit
+    load = m["system"]["properties"]["load"]["properties"]
+    assert load["1"]["type"] == "double" and load["5"]["type"] == "double"  # not long, not 32-bit float

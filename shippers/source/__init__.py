@@ -1,0 +1,1 @@
+"""Sources: where lines, messages and samples enter the agent (files, syslog, metrics)."""
