@@ -155,6 +155,78 @@ def index_setup(ctx: typer.Context) -> None:
     out.print(f"applied {len(names)} index templates: {', '.join(names)}")
 
 
+# --- ship -------------------------------------------------------------------------------
+
+
+@app.command("ship")
+def ship(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str] | None,
+        typer.Option("--paths", help="Glob of log files (repeatable); replaces PANG_SHIP_PATHS. The service is the first folder under the glob's fixed part."),
+    ] = None,
+) -> None:
+    """Run the sidecar agent in the foreground: files, syslog and metrics into OpenSearch.
+
+    /metrics and /healthz listen on PANG_SHIP_HTTP_HOST:PANG_SHIP_HTTP_PORT. SIGTERM drains
+    (up to PANG_SHIP_DRAIN_TIMEOUT seconds) and exits; a restart resumes from the checkpoints.
+    """
+    from pang.shippers.agent import run
+
+    settings = settings_from(ctx)
+    try:
+        code = run(settings, paths=paths)
+    except OSError as exc:  # a busy syslog or metrics port, an unwritable state folder
+        fail(f"cannot start the agent: {exc.strerror or exc} ({getattr(exc, 'filename', '') or 'see PANG_SYSLOG_PORT / PANG_SHIP_HTTP_PORT'})")
+    raise typer.Exit(code)
+
+
+# --- dead letters -------------------------------------------------------------------------
+
+deadletter_app = typer.Typer(help="Documents OpenSearch refused: see them, send them again.", no_args_is_help=True)
+app.add_typer(deadletter_app, name="deadletter")
+
+
+@deadletter_app.command("list")
+def deadletter_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Show at most this many.", min=1, max=100_000)] = 50,
+) -> None:
+    """Dead letters not yet replayed: when, where they were going, and why they were refused."""
+    from itertools import islice
+
+    from pang.shippers.sink.deadletter import pending
+
+    settings = settings_from(ctx)
+    try:
+        rows = list(islice(pending(settings), limit))
+    except Exception as exc:
+        fail(f"cannot read dead letters at {settings.opensearch_url}: {_short(exc)}")
+    table = Table("@timestamp", "index", "id", "reason")
+    for h in rows:
+        src = h["_source"]
+        table.add_row(src["@timestamp"], src["pang"]["deadletter"]["index"], src["pang"]["deadletter"]["id"], src["error"]["message"][:120])
+    out.print(table)
+    out.print(f"{len(rows)} shown")
+
+
+@deadletter_app.command("replay")
+def deadletter_replay(ctx: typer.Context) -> None:
+    """Send every pending dead letter again to the index and id it was meant for (after a fix)."""
+    from pang.shippers.sink.deadletter import replay
+
+    settings = settings_from(ctx)
+    try:
+        result = replay(settings)
+    except Exception as exc:
+        fail(f"replay failed at {settings.opensearch_url}: {_short(exc)}")
+    out.print(f"replayed {result.replayed}, refused again {result.rejected_again}")
+    for reason in result.reasons:
+        out.print(f"  {reason}")
+    if result.rejected_again:
+        raise typer.Exit(1)
+
+
 # --- config -----------------------------------------------------------------------------
 
 

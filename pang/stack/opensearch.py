@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from pang.settings import Settings
@@ -101,7 +102,7 @@ def _java() -> str:
     return java
 
 
-def start(settings: Settings) -> ManagedProcess:
+def start(settings: Settings, extra: Sequence[str] = ()) -> ManagedProcess:
     """Start the node on 127.0.0.1 with data and logs under the state folder; :func:`wait` for health."""
     java = _java()
     lib = ensure_launcher(settings) / "lib"
@@ -118,6 +119,7 @@ def start(settings: Settings) -> ManagedProcess:
         f"-Epath.logs={home / 'logs'}",
         f"-Ehttp.port={settings.opensearch_port}",
         f"-Etransport.port={settings.opensearch_transport_port}",
+        *extra,  # more -Ekey=value node settings (tests start a node with a tiny write queue)
     ]
     proc = process(settings)
     proc.start(argv, cwd=home)

@@ -58,7 +58,8 @@ class BulkClient:
     """Posts pre-encoded ``_bulk`` bodies; thread-safe (urllib3 pools are)."""
 
     def __init__(self, conn: Connection, *, maxsize: int = 4) -> None:
-        self._url = conn.url + "/_bulk"
+        # Only what split_items reads comes back: parsing a 5,000-item answer is not free.
+        self._url = conn.url + "/_bulk?filter_path=errors,items.*.status,items.*.result,items.*.error"
         self._headers = {**conn.headers, "Content-Type": "application/x-ndjson"}
         self._pool = urllib3.PoolManager(
             maxsize=maxsize,
@@ -71,7 +72,7 @@ class BulkClient:
     def post(self, actions: Iterable[bytes], *, refresh: bool = False) -> BulkResult:
         """Send one request made of :func:`encode_action` chunks; split the answer per item."""
         body = b"".join(actions)
-        url = self._url + ("?refresh=true" if refresh else "")
+        url = self._url + ("&refresh=true" if refresh else "")
         try:
             resp = self._pool.request("POST", url, body=body, headers=self._headers)
         except urllib3.exceptions.HTTPError as exc:
