@@ -90,3 +90,25 @@ def test_accepted_messages_survive_a_kill(stack_settings: Settings, tmp_path: Pa
         assert wait_count(stack_settings, "logs-syslog-*", 200, query=_q(f"kill-{unique}")) == 200
     docs = all_docs(stack_settings, "logs-syslog-*", _q(f"kill-{unique}"))
     assert duplicates([d["message"] for d in docs]) == {} and len(docs) == 200
+
+
+def test_tcp_syslog_over_tls(stack_settings: Settings, tmp_path: Path, unique: str) -> None:
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    env = {"PANG_SYSLOG_TLS_CERT": str(cert), "PANG_SYSLOG_TLS_KEY": str(key)}
+    with AgentProcess(stack_settings, tmp_path / "state", [str(tmp_path / "none" / "*.log")], env=env) as agent:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with socket.create_connection(("127.0.0.1", agent.syslog_port)) as raw, ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            msg = f"<14>1 2026-11-24T10:00:00Z h app - - - tls-{unique}".encode()
+            tls.sendall(b"%d %s" % (len(msg), msg))  # octet counting, as RFC 5425 asks for TLS
+        with socket.create_connection(("127.0.0.1", agent.syslog_port)) as plain:
+            plain.sendall(f"<14>plain-{unique}\n".encode())  # no TLS handshake: refused, not indexed
+        assert wait_count(stack_settings, "logs-syslog-*", 1, query=_q(f"tls-{unique}")) == 1
+        time.sleep(1)
+    assert wait_count(stack_settings, "logs-syslog-*", 0, query=_q(f"plain-{unique}"), timeout=1) == 0
