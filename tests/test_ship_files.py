@@ -143,7 +143,7 @@ def test_logrotate_while_a_writer_appends(stack_settings: Settings, tmp_path: Pa
 
 
 def test_sigkill_at_random_moments_then_restart(stack_settings: Settings, tmp_path: Path, unique: str) -> None:
-    """Ten kills at random points while a writer appends: in the end every line once, re-sends bounded."""
+    """Twenty kills at random points while a writer appends: in the end every line once, re-sends bounded."""
     service = f"kill-{unique}"
     logs = tmp_path / "logs" / service
     logs.mkdir(parents=True)
@@ -167,11 +167,11 @@ def test_sigkill_at_random_moments_then_restart(stack_settings: Settings, tmp_pa
     agent = AgentProcess(stack_settings, tmp_path / "state", [str(tmp_path / "logs" / "**" / "*.log")], env=env)
     t = threading.Thread(target=writer)
     t.start()
-    kills = 10
+    kills = 20
     try:
         for _ in range(kills):
             agent.start()
-            time.sleep(rng.uniform(0.3, 1.5))
+            time.sleep(rng.uniform(0.1, 1.5))
             agent.kill()
         stop.set()
         t.join()
