@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -225,6 +226,93 @@ def deadletter_replay(ctx: typer.Context) -> None:
         out.print(f"  {reason}")
     if result.rejected_again:
         raise typer.Exit(1)
+
+
+# --- archive ------------------------------------------------------------------------------
+
+archive_app = typer.Typer(help="Closed hours as Parquet/zstd in object storage (PANG_ARCHIVE_URL), queried with DuckDB.", no_args_is_help=True)
+app.add_typer(archive_app, name="archive")
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{value!r} is not a time; use ISO 8601, e.g. 2026-11-24T10:00Z", 2)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@archive_app.command("run")
+def archive_run(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option("--from", help="Only windows from this time (ISO 8601, UTC if no zone).")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Only windows before this time.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep archiving as hours close (every minute).")] = False,
+) -> None:
+    """Archive every closed hour (per dataset) that is not archived yet, or whose count changed."""
+    import time as _time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pang.archive.archiver import run
+
+    settings = settings_from(ctx)
+    start, end = _when(since), _when(until)
+    while True:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=not err.is_terminal) as bar:
+            task = bar.add_task("windows", total=None)
+
+            def progress(window: str, i: int, rows: int) -> None:
+                bar.update(task, description=f"archiving {window} ({rows:,} rows)", completed=i)
+
+            try:
+                result = run(settings, start=start, end=end, progress=progress)
+            except Exception as exc:
+                fail(f"archive run failed: {_short(exc)}")
+        rows = sum(w.rows for w in result.archived)
+        size = sum(w.bytes for w in result.archived)
+        out.print(f"archived {len(result.archived)} windows, {rows:,} rows, {size / 2**20:.1f} MiB "
+                  f"({result.skipped} already archived) into {settings.archive}")
+        if not watch:
+            return
+        _time.sleep(60)
+
+
+@archive_app.command("query")
+def archive_query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL over the view `logs` (partitions: dataset, dt, hour).")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json (one object per line).")] = "table",
+) -> None:
+    """Run DuckDB SQL over the archive, e.g. "SELECT service.name, count(*) FROM logs WHERE dt='2026-11-24' GROUP BY 1"."""
+    import csv
+
+    import duckdb
+
+    from pang.archive.query import query
+
+    if fmt not in ("table", "csv", "json"):
+        fail("--format must be table, csv or json", 2)
+    settings = settings_from(ctx)
+    try:
+        names, rows = query(settings, sql)
+    except duckdb.Error as exc:
+        fail(f"query failed: {_short(exc)}")
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(names)
+        writer.writerows(rows)
+    elif fmt == "json":
+        for row in rows:
+            print(json.dumps(dict(zip(names, row)), default=str))
+    else:
+        table = Table(*names)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        out.print(table)
 
 
 # --- config -----------------------------------------------------------------------------

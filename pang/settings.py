@@ -164,6 +164,10 @@ class Settings(BaseSettings):
         description='Prometheus endpoints to scrape, service name to URL (JSON object in the environment).',
     )
 
+    # --- the archive -------------------------------------------------------------------
+    archive_grace_seconds: int = Field(default=600, ge=0, description="An hour is archived once it ended this long ago (late documents).")
+    archive_zstd_level: int = Field(default=3, ge=1, le=22, description="zstd level of the Parquet files (1-3: same query speed, less CPU).")
+
     # --- local stack -----------------------------------------------------------------
     stack_start_timeout: float = Field(default=180.0, gt=0, description="Seconds to wait for a started server's health.")
 

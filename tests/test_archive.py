@@ -1,0 +1,189 @@
+"""The archiver against the real node and the real S3 server (and the file:// default)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from pang.archive.archiver import archive_window, manifests, run
+from pang.archive.layout import Window
+from pang.archive.query import dataset, query
+from pang.archive.schema import to_documents, to_table
+from pang.archive.store import ObjectStore, ensure_bucket, open_store
+from pang.indexer.client import connection
+from pang.indexer.naming import index_for
+from pang.settings import Settings
+from pang.shippers.sink.bulk import BulkClient, encode_action
+
+pytestmark = pytest.mark.stack
+
+
+def _docs(day: datetime, hours: int, per_hour: int, seed: int) -> list[tuple[str, dict]]:
+    rng = random.Random(seed)
+    out = []
+    for h in range(hours):
+        for i in range(per_hour):
+            ts = day + timedelta(hours=h, seconds=rng.uniform(0, 3599.999))
+            doc = {
+                "@timestamp": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "message": f"order {i} placed in hour {h}" if i % 7 else f"payment declined for order {i}",
+                "log": {"level": "ERROR" if i % 7 == 0 else "INFO", "file": {"path": "/pang/logs/app/order/app.log"}, "offset": h * 10**6 + i},
+                "service": {"name": rng.choice(["order", "payment", "cart"]), "environment": "test"},
+                "host": {"name": "h1"},
+                "event": {"dataset": "app"},
+                "trace": {"id": f"{rng.getrandbits(128):032x}"},
+                "app": {"order_id": i, "customer": f"c{rng.randint(1, 50)}", "nested": {"k": [1, 2]}},
+                "tags": ["pang.truncated"] if i == 3 else None,
+            }
+            if doc["tags"] is None:
+                del doc["tags"]
+            out.append((f"{seed}-{h}-{i}", doc))
+    return out
+
+
+def _index(settings: Settings, docs: list[tuple[str, dict]]) -> None:
+    bulk = BulkClient(connection(settings))
+    actions = [encode_action(index_for("app", datetime.fromisoformat(d["@timestamp"].replace("Z", "+00:00"))), i, orjson.dumps(d)) for i, d in docs]
+    for k in range(0, len(actions), 5000):
+        result = bulk.post(actions[k : k + 5000], refresh=True)
+        assert not result.rejected and not result.retry
+
+
+@pytest.fixture
+def day(unique: str) -> datetime:
+    """A past day of its own, so windows of other tests never mix in."""
+    n = int(unique[:6], 16)
+    return datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=n % 1500)
+
+
+@pytest.fixture
+def s3_archive(stack_settings: Settings, unique: str) -> Iterator[Settings]:
+    ensure_bucket(stack_settings)
+    yield stack_settings.model_copy(update={
+        "s3_endpoint": stack_settings.s3_effective_endpoint,
+        "archive_url": f"s3://{stack_settings.s3_bucket}/test-{unique}",
+    })
+
+
+def test_schema_round_trip_keeps_every_field() -> None:
+    docs = _docs(datetime(2026, 1, 1, tzinfo=UTC), 1, 50, seed=1)
+    table = to_table([{"_id": i, "_source": d} for i, d in docs])
+    back = dict(to_documents(table))
+    for doc_id, doc in docs:
+        assert back[doc_id] == doc
+
+
+def test_archived_hours_match_opensearch_and_rerun_writes_nothing(s3_archive: Settings, day: datetime, unique: str) -> None:
+    settings = s3_archive
+    docs = _docs(day, hours=3, per_hour=1500, seed=int(unique[:6], 16))
+    _index(settings, docs)
+    first = run(settings, start=day, end=day + timedelta(days=1), datasets=["app"])
+    assert [(str(w.window), w.rows) for w in first.archived] == [
+        (str(Window("app", day + timedelta(hours=h))), 1500) for h in range(3)
+    ]
+    store = open_store(settings)
+    found = manifests(store)
+    assert {w.start.hour: m["rows"] for w, m in found.items()} == {0: 1500, 1: 1500, 2: 1500}
+
+    # One hour, field for field against OpenSearch.
+    window = Window("app", day + timedelta(hours=1))
+    fs, root = store.arrow()
+    table = pq.read_table(f"{root}/{window.part(0)}", filesystem=fs)
+    times = table.column("@timestamp").to_pylist()
+    assert times == sorted(times)  # sorted by time, for pruning inside the file
+    archived = dict(to_documents(table))
+    expected = {i: d for i, d in docs if i.split("-")[1] == "1"}
+    assert archived.keys() == expected.keys()
+    for doc_id in random.Random(0).sample(sorted(expected), 100):
+        assert archived[doc_id] == expected[doc_id]
+
+    before = {k: s for k, s in store.list()}
+    second = run(settings, start=day, end=day + timedelta(days=1), datasets=["app"])
+    assert second.archived == [] and second.skipped == 3
+    assert {k: s for k, s in store.list()} == before
+
+
+def test_late_documents_trigger_a_rearchive(s3_archive: Settings, day: datetime, unique: str) -> None:
+    settings = s3_archive
+    docs = _docs(day, hours=1, per_hour=500, seed=7)
+    _index(settings, docs)
+    run(settings, start=day, end=day + timedelta(hours=1), datasets=["app"])
+    late = [(f"late-{i}", {**d, "message": f"late {i}"}) for i, (_, d) in enumerate(_docs(day, 1, 20, seed=8))]
+    _index(settings, late)
+    again = run(settings, start=day, end=day + timedelta(hours=1), datasets=["app"])
+    assert [w.rows for w in again.archived] == [520]
+    store = open_store(settings)
+    (manifest,) = manifests(store).values()
+    assert manifest["rows"] == 520
+    parquet_keys = [k for k, _ in store.list() if k.endswith(".parquet")]
+    assert len(parquet_keys) == 1  # replaced, not added
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+class _CrashAfterParts(ObjectStore):
+    """The real store, but the process 'dies' right after the parts, before the manifest."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.url = inner.url
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.inner.put_file(key, path)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        raise _Crash(key)
+
+    def list(self, prefix: str = "") -> list[tuple[str, int]]:
+        return self.inner.list(prefix)
+
+    def delete(self, keys: list[str]) -> None:
+        self.inner.delete(keys)
+
+
+def test_a_crash_before_the_manifest_is_redone_by_the_next_run(s3_archive: Settings, day: datetime) -> None:
+    settings = s3_archive
+    _index(settings, _docs(day, hours=1, per_hour=300, seed=9))
+    store = open_store(settings)
+    with pytest.raises(_Crash):
+        archive_window(settings, _CrashAfterParts(store), Window("app", day))
+    assert manifests(store) == {}  # not archived, whatever parts exist
+    result = run(settings, start=day, end=day + timedelta(hours=1), datasets=["app"])
+    assert [w.rows for w in result.archived] == [300]
+    assert len([k for k, _ in store.list() if k.endswith(".parquet")]) == 1
+
+
+def test_query_prunes_partitions(s3_archive: Settings, day: datetime) -> None:
+    settings = s3_archive
+    _index(settings, _docs(day, hours=4, per_hour=200, seed=11))
+    run(settings, start=day, end=day + timedelta(days=1), datasets=["app"])
+    dt = f"{day:%Y-%m-%d}"
+    names, rows = query(settings, f"SELECT hour, count(*) AS n FROM logs WHERE dataset = 'app' AND dt = '{dt}' GROUP BY hour ORDER BY hour")
+    assert names == ["hour", "n"] and rows == [(0, 200), (1, 200), (2, 200), (3, 200)]
+    _, rows = query(settings, f"SELECT service.name, log.level, count(*) FROM logs WHERE dt = '{dt}' AND hour = 2 GROUP BY ALL")
+    assert sum(r[2] for r in rows) == 200
+    # The same filter, on the dataset DuckDB reads: only the asked hour's file is opened.
+    ds = dataset(settings)
+    chosen = list(ds.get_fragments(filter=(pads.field("dt") == dt) & (pads.field("hour") == 2)))
+    assert len(chosen) == 1 and "hour=02/" in chosen[0].path
+    assert len(list(ds.get_fragments())) == 4
+
+
+def test_file_archive_is_the_default_without_s3(stack_settings: Settings, day: datetime, tmp_path: Path) -> None:
+    settings = stack_settings.model_copy(update={"s3_endpoint": None, "archive_url": None, "state_dir": tmp_path})
+    assert settings.archive.startswith("file://")
+    _index(settings, _docs(day + timedelta(days=1), hours=1, per_hour=100, seed=12))
+    result = run(settings, start=day + timedelta(days=1), end=day + timedelta(days=2), datasets=["app"])
+    assert [w.rows for w in result.archived] == [100]
+    assert list((tmp_path / "archive").rglob("*.parquet"))
+    _, rows = query(settings, "SELECT count(*) FROM logs")
+    assert rows == [(100,)]
