@@ -315,6 +315,28 @@ def archive_query(
         out.print(table)
 
 
+@archive_app.command("rehydrate")
+def archive_rehydrate(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option("--from", help="Start of the range (ISO 8601, UTC if no zone).")],
+    until: Annotated[str, typer.Option("--to", help="End of the range (exclusive).")],
+    where: Annotated[str | None, typer.Option(help="Extra DuckDB condition, e.g. \"service.name = 'payment'\".")] = None,
+) -> None:
+    """Load archived rows back into OpenSearch (rehydrated-* indices, same ids) to search them again."""
+    import duckdb
+
+    from pang.archive.rehydrate import RehydrateError, rehydrate
+
+    settings = settings_from(ctx)
+    start, end = _when(since), _when(until)
+    assert start and end
+    try:
+        n = rehydrate(settings, start, end, where=where)
+    except (RehydrateError, duckdb.Error) as exc:
+        fail(f"rehydrate failed: {_short(exc)}")
+    out.print(f"rehydrated {n:,} rows into rehydrated-* ({start.isoformat()} to {end.isoformat()})")
+
+
 # --- config -----------------------------------------------------------------------------
 
 

@@ -187,3 +187,28 @@ def test_file_archive_is_the_default_without_s3(stack_settings: Settings, day: d
     assert list((tmp_path / "archive").rglob("*.parquet"))
     _, rows = query(settings, "SELECT count(*) FROM logs")
     assert rows == [(100,)]
+
+
+def test_rehydrate_brings_back_exactly_the_asked_rows(s3_archive: Settings, day: datetime) -> None:
+    from pang.archive.rehydrate import rehydrate
+    from tests.agent_util import all_docs
+
+    settings = s3_archive
+    docs = _docs(day, hours=3, per_hour=300, seed=13)
+    _index(settings, docs)
+    run(settings, start=day, end=day + timedelta(days=1), datasets=["app"])
+    start, end = day + timedelta(hours=1, minutes=30), day + timedelta(hours=2, minutes=30)
+    n = rehydrate(settings, start, end, where="service.name = 'payment'")
+    wanted = {
+        i: d for i, d in docs
+        if start <= datetime.fromisoformat(d["@timestamp"].replace("Z", "+00:00")) < end and d["service"]["name"] == "payment"
+    }
+    index = f"rehydrated-{day:%Y.%m.%d}"
+    back = {d.pop("_id"): d for d in all_docs(settings, index)}
+    assert n == len(wanted) == len(back) > 0
+    for doc_id, doc in back.items():
+        for meta in ("_version", "_index"):
+            doc.pop(meta)
+        assert doc == wanted[doc_id]
+    assert rehydrate(settings, start, end, where="service.name = 'payment'") == n  # again: same ids, no copies
+    assert len(all_docs(settings, index)) == n
