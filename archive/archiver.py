@@ -64,6 +64,12 @@ def manifests(store: ObjectStore) -> dict[Window, dict[str, Any]]:
     return out
 
 
+def archived_check(settings: Settings) -> Callable[[str, datetime, int], bool]:
+    """For retention: is this hour archived with exactly this many rows?"""
+    done = {(w.dataset, w.start): m.get("rows") for w, m in manifests(open_store(settings)).items()}
+    return lambda dataset, hour, count: done.get((dataset, hour)) == count
+
+
 def pending_windows(
     settings: Settings,
     store: ObjectStore,

@@ -156,6 +156,28 @@ def index_setup(ctx: typer.Context) -> None:
     out.print(f"applied {len(names)} index templates: {', '.join(names)}")
 
 
+@index_app.command("retention")
+def index_retention(
+    ctx: typer.Context,
+    days: Annotated[int | None, typer.Option(help="Age in days (default PANG_INDEX_RETENTION_DAYS).", min=1)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted, delete nothing.")] = False,
+) -> None:
+    """Delete daily log indices past their age; refuse any index with an hour the archive does not hold."""
+    from pang.archive.archiver import archived_check
+    from pang.indexer.retention import retention
+
+    settings = settings_from(ctx)
+    try:
+        result = retention(settings, archived_check(settings), older_than_days=days or settings.index_retention_days, dry_run=dry_run)
+    except Exception as exc:
+        fail(f"retention failed: {_short(exc)}")
+    for name in result.deleted:
+        out.print(f"{'would delete' if dry_run else 'deleted'} {name}")
+    for name, hours in result.refused.items():
+        out.print(f"[yellow]kept {name}[/]: {len(hours)} hours not archived yet (first {hours[0]}); run `pang archive run`")
+    out.print(f"{len(result.deleted)} deleted, {len(result.refused)} refused, {len(result.kept)} younger")
+
+
 # --- ship -------------------------------------------------------------------------------
 
 

@@ -165,6 +165,7 @@ class Settings(BaseSettings):
     )
 
     # --- the archive -------------------------------------------------------------------
+    index_retention_days: int = Field(default=7, ge=1, description="`pang index retention` deletes daily log indices older than this, once archived.")
     archive_grace_seconds: int = Field(default=600, ge=0, description="An hour is archived once it ended this long ago (late documents).")
     archive_zstd_level: int = Field(default=3, ge=1, le=22, description="zstd level of the Parquet files (1-3: same query speed, less CPU).")
 

@@ -17,7 +17,7 @@ from pang.archive.layout import Window
 from pang.archive.query import dataset, query
 from pang.archive.schema import to_documents, to_table
 from pang.archive.store import ObjectStore, ensure_bucket, open_store
-from pang.indexer.client import connection
+from pang.indexer.client import client, connection
 from pang.indexer.naming import index_for
 from pang.settings import Settings
 from pang.shippers.sink.bulk import BulkClient, encode_action
@@ -212,3 +212,21 @@ def test_rehydrate_brings_back_exactly_the_asked_rows(s3_archive: Settings, day:
         assert doc == wanted[doc_id]
     assert rehydrate(settings, start, end, where="service.name = 'payment'") == n  # again: same ids, no copies
     assert len(all_docs(settings, index)) == n
+
+
+def test_retention_refuses_an_index_with_unarchived_hours(s3_archive: Settings, day: datetime) -> None:
+    from pang.archive.archiver import archived_check
+    from pang.indexer.retention import retention
+
+    settings = s3_archive
+    _index(settings, _docs(day, hours=3, per_hour=50, seed=14))
+    index = f"logs-app-{day:%Y.%m.%d}"
+    # Only the first two hours are archived: the index must stay.
+    run(settings, start=day, end=day + timedelta(hours=2), datasets=["app"])
+    first = retention(settings, archived_check(settings), older_than_days=30, datasets=["app"])
+    assert index in first.refused and first.refused[index] == [f"{day:%Y-%m-%d}T02:00Z"]
+    assert client(settings).indices.exists(index=index)
+    run(settings, start=day, end=day + timedelta(days=1), datasets=["app"])
+    second = retention(settings, archived_check(settings), older_than_days=30, datasets=["app"])
+    assert index in second.deleted
+    assert not client(settings).indices.exists(index=index)
