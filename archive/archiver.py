@@ -202,6 +202,9 @@ def run(
     todo, skipped = pending_windows(settings, store, datasets=datasets, grace=grace,
                                     start=hour_floor(start) if start else None, end=end)
     result = RunResult(skipped=skipped)
+    from pang.archive.lifecycle import expire_local
+
+    result.expired = expire_local(settings, store)
     for i, (window, count) in enumerate(todo):
         if progress:
             progress(str(window), i, count)

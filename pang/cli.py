@@ -337,6 +337,36 @@ def archive_query(
         out.print(table)
 
 
+lifecycle_app = typer.Typer(help="Bucket lifecycle rules from PANG_ARCHIVE_LIFECYCLE.", no_args_is_help=True)
+archive_app.add_typer(lifecycle_app, name="lifecycle")
+
+
+@lifecycle_app.command("apply")
+def lifecycle_apply(ctx: typer.Context) -> None:
+    """Put the configured rules on the archive bucket (other rules on the bucket are kept)."""
+    from pang.archive.lifecycle import LifecycleError, apply
+    from pang.archive.store import open_store
+
+    settings = settings_from(ctx)
+    try:
+        rules = apply(settings, open_store(settings))
+    except LifecycleError as exc:
+        fail(str(exc))
+    print(json.dumps(rules, indent=2, default=str))
+
+
+@lifecycle_app.command("show")
+def lifecycle_show(ctx: typer.Context) -> None:
+    """The rules the bucket holds now (a file:// archive: the configured rules, applied by `archive run`)."""
+    from pang.archive.lifecycle import show
+    from pang.archive.store import FileStore, open_store
+
+    settings = settings_from(ctx)
+    store = open_store(settings)
+    rules = [r.model_dump() for r in settings.archive_lifecycle] if isinstance(store, FileStore) else show(store)
+    print(json.dumps(rules, indent=2, default=str))
+
+
 @archive_app.command("rehydrate")
 def archive_rehydrate(
     ctx: typer.Context,

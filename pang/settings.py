@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -64,6 +64,27 @@ class _TomlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class LifecycleRule(BaseModel):
+    """One archive lifecycle rule; ``prefix`` is relative to the archive (e.g. ``dataset=app/``)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,200}$")
+    prefix: str = ""
+    expire_days: int | None = Field(default=None, ge=1)
+    transition_days: int | None = Field(default=None, ge=1)
+    storage_class: str | None = None
+    abort_multipart_days: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> LifecycleRule:
+        if self.transition_days and not self.storage_class:
+            raise ValueError(f"rule {self.id}: transition_days needs storage_class")
+        if not (self.expire_days or self.transition_days or self.abort_multipart_days):
+            raise ValueError(f"rule {self.id}: give expire_days, transition_days or abort_multipart_days")
+        if self.expire_days and self.transition_days and self.expire_days <= self.transition_days:
+            raise ValueError(f"rule {self.id}: expire_days must come after transition_days")
+        return self
 
 
 class Settings(BaseSettings):
@@ -165,6 +186,10 @@ class Settings(BaseSettings):
     )
 
     # --- the archive -------------------------------------------------------------------
+    archive_lifecycle: list[LifecycleRule] = Field(
+        default_factory=lambda: [LifecycleRule(id="abort-uploads", abort_multipart_days=2)],
+        description='Lifecycle rules (JSON list), e.g. [{"id": "app-1y", "prefix": "dataset=app/", "expire_days": 365}].',
+    )
     index_retention_days: int = Field(default=7, ge=1, description="`pang index retention` deletes daily log indices older than this, once archived.")
     archive_grace_seconds: int = Field(default=600, ge=0, description="An hour is archived once it ended this long ago (late documents).")
     archive_zstd_level: int = Field(default=3, ge=1, le=22, description="zstd level of the Parquet files (1-3: same query speed, less CPU).")

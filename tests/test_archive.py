@@ -230,3 +230,46 @@ def test_retention_refuses_an_index_with_unarchived_hours(s3_archive: Settings, 
     second = retention(settings, archived_check(settings), older_than_days=30, datasets=["app"])
     assert index in second.deleted
     assert not client(settings).indices.exists(index=index)
+
+
+def test_lifecycle_rules_set_and_read_back_on_the_real_server(s3_archive: Settings) -> None:
+    from pang.archive.lifecycle import LifecycleError, apply, show
+    from pang.settings import LifecycleRule
+
+    settings = s3_archive.model_copy(update={"archive_lifecycle": [
+        LifecycleRule(id="app-1y", prefix="dataset=app/", expire_days=365),
+        LifecycleRule(id="uploads", abort_multipart_days=2),
+    ]})
+    store = open_store(settings)
+    store.s3.put_bucket_lifecycle_configuration(Bucket=store.bucket, LifecycleConfiguration={"Rules": [
+        {"ID": "someone-elses", "Filter": {"Prefix": "other/"}, "Status": "Enabled", "Expiration": {"Days": 9}},
+    ]})
+    apply(settings, store)
+    rules = {r["ID"]: r for r in show(store)}
+    assert rules["pang-app-1y"]["Expiration"]["Days"] == 365
+    assert rules["pang-app-1y"]["Filter"]["Prefix"] == store.prefix + "dataset=app/"
+    assert rules["pang-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 2
+    assert "someone-elses" in rules  # not pang's: kept
+    with pytest.raises(LifecycleError, match="transitions"):
+        apply(settings.model_copy(update={"archive_lifecycle": [
+            LifecycleRule(id="cold", transition_days=30, storage_class="GLACIER"),
+        ]}), store)
+
+
+def test_expiration_on_the_file_archive(stack_settings: Settings, day: datetime, tmp_path: Path) -> None:
+    from pang.archive.lifecycle import expire_local
+    from pang.settings import LifecycleRule
+
+    settings = stack_settings.model_copy(update={
+        "s3_endpoint": None, "archive_url": (tmp_path / "arch").as_uri(),
+        "archive_lifecycle": [LifecycleRule(id="app-30d", prefix="dataset=app/", expire_days=30)],
+    })
+    _index(settings, _docs(day + timedelta(days=2), hours=2, per_hour=10, seed=15))
+    run(settings, start=day + timedelta(days=2), end=day + timedelta(days=3), datasets=["app"])
+    store = open_store(settings)
+    assert len(manifests(store)) == 2
+    # 30 days after the first window ended, only that one is past its rule.
+    first_end = day + timedelta(days=2, hours=1)
+    assert expire_local(settings, store, now=first_end + timedelta(days=30, minutes=30)) == 1
+    assert [w.start.hour for w in manifests(store)] == [1]
+    assert not list((tmp_path / "arch").rglob("hour=00/*"))
