@@ -128,6 +128,12 @@ def run_demo(settings: Settings, *, lines: int, query: str, console: Console) ->
             raise stack.StackError(f"demo: only {count} of {lines} events arrived within 5 minutes; see `pang ship` output above")
     finally:
         agent.shutdown()
+    from pang.archive.archiver import run as archive_run
+    from pang.archive.query import query as archive_query
+
+    with step(f"archiving the closed hour to {settings.archive}"):
+        # grace 0: the demo's hour is complete, nothing late can come
+        archive_run(settings, start=end - timedelta(hours=1), end=end, grace=timedelta(0))
     result = search(settings, query, size=5)
     console.print(f"\n[bold]search[/] {query!r}: {result.total:,} hits in {result.took_ms} ms")
     table = Table("@timestamp", "service", "level", "message")
@@ -135,6 +141,15 @@ def run_demo(settings: Settings, *, lines: int, query: str, console: Console) ->
         table.add_row(hit["@timestamp"], hit["service"]["name"], hit.get("log", {}).get("level", ""), hit["message"][:100])
     console.print(table)
     console.print("by service: " + ", ".join(f"{k}={v:,}" for k, v in result.by_service.items()))
+    sql = (f"SELECT service.name AS service, count(*) AS events, count(*) FILTER (log.level = 'ERROR') AS errors "
+           f"FROM logs WHERE dataset = 'app' AND dt = '{end - timedelta(hours=1):%Y-%m-%d}' "
+           f"AND hour = {(end - timedelta(hours=1)).hour} GROUP BY ALL ORDER BY 1")
+    names, rows = archive_query(settings, sql)
+    console.print(f"\n[bold]archive[/] (DuckDB over Parquet): pang archive query \"{sql}\"")
+    archived = Table(*names)
+    for row in rows:
+        archived.add_row(*(str(v) for v in row))
+    console.print(archived)
     console.print(f"\nOpenSearch: {settings.opensearch_url}   S3: {settings.s3_effective_endpoint}   archive: {settings.archive}")
     console.print("Ship your own logs: .venv/bin/pang ship --paths '/path/to/logs/*/*.log'")
     console.print("Stop the stack with: .venv/bin/pang stack down")
