@@ -16,6 +16,8 @@ command -v curl >/dev/null || need+=(curl)
 # for the tests: real rotation and real syslog clients
 command -v logrotate >/dev/null || need+=(logrotate)
 command -v logger >/dev/null || need+=(bsdutils)
+command -v openssl >/dev/null || need+=(openssl)
+command -v luajit >/dev/null || need+=(luajit)   # runs docker/fluent-bit/ecs.lua in the tests, as Fluent Bit would
 for pkg in ${PANG_EXTRA_APT:-}; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else

@@ -51,3 +51,54 @@ def test_pang_services_use_real_setting_names_that_point_at_the_compose_servers(
         assert settings.archive.startswith(f"s3://{settings.s3_bucket}/")
         for dep in service.get("depends_on", {}):
             assert dep in services
+
+
+# Variables the Fluent Bit sidecar reads that are not pang settings (pang takes one URL; Fluent Bit
+# a host, a port and a TLS switch; the network interface is an input option).
+FLUENT_BIT_ONLY = {"PANG_OPENSEARCH_HOST", "PANG_OPENSEARCH_PORT", "PANG_OPENSEARCH_TLS", "PANG_FLB_NETIF"}
+
+
+def test_fluent_bit_sidecar_runs_the_repo_config_against_the_same_opensearch() -> None:
+    from urllib.parse import urlparse
+
+    services = _compose()["services"]
+    fb = services["fluent-bit"]
+    # the official image at a pinned 3.x/4.x version, never :latest
+    assert re.fullmatch(r"fluent/fluent-bit:[34]\.\d+\.\d+", fb["image"])
+    # opt-in, so it never ships the same files as pang's own agent
+    assert fb["profiles"] == ["fluent-bit"]
+
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in fb["volumes"]}
+    (config_dir,) = [target for target, source in mounts.items() if source == "./fluent-bit"]
+    assert f"./fluent-bit:{config_dir}:ro" in fb["volumes"]
+    args = fb["command"]
+    config_path = args[args.index("-c") + 1]
+    assert config_path.startswith(config_dir + "/")
+    local = COMPOSE.parent / "fluent-bit"
+    assert (local / config_path.removeprefix(config_dir + "/")).is_file()
+    config = yaml.safe_load((local / "fluent-bit.yaml").read_text())
+    # every file the config names under the mount is in docker/fluent-bit/
+    for path in re.findall(rf"{re.escape(config_dir)}/[\w./-]+", (local / "fluent-bit.yaml").read_text()):
+        assert (local / path.removeprefix(config_dir + "/")).is_file(), path
+
+    # logs and state are volumes where the config expects them
+    (tail,) = [i for i in config["pipeline"]["inputs"] if i["name"] == "tail"]
+    assert "/pang/logs/app" in mounts and tail["path"].startswith("/pang/logs/app/")
+    state = next(t for t in mounts if t.startswith("/pang/state/"))
+    assert str(tail["db"]).startswith(state + "/") and str(config["service"]["storage.path"]).startswith(state + "/")
+    for named in (mounts["/pang/logs/app"], mounts[state]):
+        assert named in _compose()["volumes"]
+
+    # the same OpenSearch as pang's services, under pang's setting names where pang has them
+    env = {k: _default(str(v)) for k, v in fb["environment"].items()}
+    unknown = {k for k in env if k.removeprefix("PANG_").lower() not in Settings.model_fields} - FLUENT_BIT_ONLY
+    assert not unknown, f"fluent-bit sets variables neither pang nor the config reads: {unknown}"
+    for name, service in services.items():
+        if name.startswith("pang-"):
+            url = urlparse(_default(str(service["environment"]["PANG_OPENSEARCH_URL"])))
+            assert (env["PANG_OPENSEARCH_HOST"], int(env["PANG_OPENSEARCH_PORT"])) == (url.hostname, url.port)
+            assert (env["PANG_OPENSEARCH_TLS"] == "on") == (url.scheme == "https")
+    # templates before the first document; syslog on pang's port, loopback only
+    assert fb["depends_on"]["pang-setup"] == {"condition": "service_completed_successfully"}
+    port = load_settings().syslog_port
+    assert sorted(fb["ports"]) == sorted([f"127.0.0.1:{port}:{port}/udp", f"127.0.0.1:{port}:{port}/tcp"])
