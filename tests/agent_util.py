@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pang.indexer.client import client
+from pang.indexer.scan import scan
 from pang.settings import Settings
 from tests.helpers import free_port
 
@@ -100,28 +101,12 @@ class AgentProcess:
 
 
 def all_docs(settings: Settings, index: str, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every document of ``index`` (with ``_id`` and ``_version``), through a point in time."""
-    es = client(settings)
-    es.indices.refresh(index=index, params={"ignore_unavailable": "true", "allow_no_indices": "true"})
-    if not es.indices.exists(index=index):
-        return []
-    pit = es.transport.perform_request("POST", f"/{index}/_search/point_in_time", params={"keep_alive": "1m"})["pit_id"]
-    out: list[dict[str, Any]] = []
-    after = None
-    try:
-        while True:
-            body: dict[str, Any] = {"size": 5000, "pit": {"id": pit, "keep_alive": "1m"}, "sort": [{"_doc": "asc"}],
-                                    "version": True, "query": query or {"match_all": {}}}
-            if after:
-                body["search_after"] = after
-            hits = es.transport.perform_request("POST", "/_search", body=body)["hits"]["hits"]
-            if not hits:
-                return out
-            for h in hits:
-                out.append({**h["_source"], "_id": h["_id"], "_version": h.get("_version", 1), "_index": h["_index"]})
-            after = hits[-1]["sort"]
-    finally:
-        es.transport.perform_request("DELETE", "/_search/point_in_time", body={"pit_id": pit})
+    """Every document of ``index`` (with ``_id``, ``_version`` and ``_index``), through a point in time."""
+    client(settings).indices.refresh(index=index, params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+    return [
+        {**h["_source"], "_id": h["_id"], "_version": h.get("_version", 1), "_index": h["_index"]}
+        for h in scan(settings, index, query, page=5000)
+    ]
 
 
 def wait_count(settings: Settings, index: str, expected: int, timeout: float = 60, query: dict[str, Any] | None = None) -> int:
