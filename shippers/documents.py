@@ -9,6 +9,7 @@ document twice, never two documents.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -21,6 +22,11 @@ from pang.shippers.sink.bulk import encode_action
 
 TAG_TRUNCATED = "pang.truncated"
 TAG_INVALID_UTF8 = "pang.invalid_utf8"
+
+
+@lru_cache(maxsize=64)
+def _app_index(day: str) -> str:
+    return index_for_day("app", day)
 
 
 def now_iso() -> str:
@@ -74,7 +80,7 @@ class Enricher:
             if ev.invalid_utf8:
                 tags.append(TAG_INVALID_UTF8)
             doc["tags"] = tags
-        return encode_action(index_for_day("app", ts), event_id(ev.key, ev.start), orjson.dumps(doc))
+        return encode_action(_app_index(ts[:10]), event_id(ev.key, ev.start), orjson.dumps(doc))
 
     def spool_record(self, dataset: str, doc: dict[str, Any]) -> bytes:
         """A spool payload: dataset and day up front, so shipping needs no JSON parsing."""

@@ -28,12 +28,22 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
 
     external_os = os.environ.get("PANG_TEST_OPENSEARCH_URL")
     external_s3 = os.environ.get("PANG_TEST_S3_ENDPOINT")
+    if bool(external_os) != bool(external_s3):
+        raise pytest.UsageError("set both PANG_TEST_OPENSEARCH_URL and PANG_TEST_S3_ENDPOINT, or neither")
     overrides = stack_overrides(tmp_path_factory.mktemp("stack"))
     if external_os:
         overrides["opensearch_url"] = external_os
     if external_s3:
         overrides["s3_endpoint"] = external_s3
     settings = load_settings(**overrides)
+    if external_os:
+        from pang.archive.store import ensure_bucket
+        from pang.indexer.templates import apply_templates
+
+        apply_templates(settings)  # servers that already run: only what the tests rely on
+        ensure_bucket(settings)
+        yield settings
+        return
     try:
         stack.up(settings)
         yield settings

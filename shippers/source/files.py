@@ -361,7 +361,7 @@ class FileTailer:
         self.stats.lines += 1
         if truncated:
             self.stats.truncated_lines += 1
-        if not text.strip():
+        if not text or text.isspace():
             # Blank lines carry nothing, but they may sit inside a stack trace
             if tf.multiline.pending_start is None:
                 return
