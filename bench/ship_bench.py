@@ -799,7 +799,6 @@ def run_ceiling(node: Node, inp: InputFile, work: Path, index: str, pang_index: 
     update = progress.task("ceiling", inp.events)
     n, secs = wait_for_count(node, index, inp.events, t0, poll=args.poll, stall=args.stall, timeout=args.timeout,
                              update=update, alive=lambda: any(t.is_alive() for t in threads))
-    res.extra["posting_seconds"] = None
     for t in threads:
         t.join()
     res.extra["posting_seconds"] = round(time.monotonic() - t0, 2)
@@ -865,6 +864,7 @@ def run_pang(node: Node, inp: InputFile, work: Path, index: str, args: argparse.
         spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if not Path(spy_bin).exists():
             raise SetupError("--py-spy needs py-spy (pip install py-spy into the virtualenv)")
+        Path(args.py_spy).unlink(missing_ok=True)
         spy = procs.start([spy_bin, "record", "--pid", str(p.pid), "--rate", "100", "--format", "raw", "--threads", "--gil",
                            "--output", str(Path(args.py_spy).resolve())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     update = progress.task("pang", inp.events)
