@@ -194,6 +194,8 @@ class S3Store(ObjectStore):
             scheme=endpoint.scheme,
             region=self.settings.s3_region,
             allow_bucket_creation=False,
+            # the same CA bundle boto3 verifies with (pyarrow has no switch to turn verification off)
+            tls_ca_file_path=str(self.settings.s3_ca_bundle) if self.settings.s3_ca_bundle else None,
         )
         return fs, f"{self.bucket}/{self.prefix}".rstrip("/")
 

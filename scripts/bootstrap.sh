@@ -18,6 +18,8 @@ command -v logrotate >/dev/null || need+=(logrotate)
 command -v logger >/dev/null || need+=(bsdutils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v luajit >/dev/null || need+=(luajit)   # runs docker/fluent-bit/ecs.lua in the tests, as Fluent Bit would
+command -v chromium >/dev/null || need+=(chromium fonts-liberation) # the dashboards' tests drive Debian's Chromium (Playwright)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)   # a TLS + basic-auth proxy in the tests
 for pkg in ${PANG_EXTRA_APT:-}; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
