@@ -389,6 +389,123 @@ def archive_rehydrate(
     out.print(f"rehydrated {n:,} rows into rehydrated-* ({start.isoformat()} to {end.isoformat()})")
 
 
+# --- dashboards ---------------------------------------------------------------------------
+
+
+@app.command("dash")
+def dash(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default PANG_DASH_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PANG_DASH_PORT, 8050).", min=0, max=65535)] = None,
+) -> None:
+    """Serve the dashboards (search, ...) in the foreground; basic auth when PANG_DASH_USERNAME/_PASSWORD are set."""
+    from pang.dashboards.app import DashAuthError, serve
+
+    settings = settings_from(ctx)
+    where = f"{host or settings.dash_host}:{settings.dash_port if port is None else port}"
+
+    def announce(url: str) -> None:
+        err.print(f"pang dashboards on {url}search (searching {settings.opensearch_url}); Ctrl-C stops", soft_wrap=True)
+
+    try:
+        serve(settings, host=host, port=port, announce=announce)
+    except DashAuthError as exc:
+        fail(str(exc), 2)
+    except OSError as exc:  # a busy port, an address not on this machine
+        fail(f"cannot listen on {where}: {exc.strerror or exc} (see --host/--port, PANG_DASH_HOST/PANG_DASH_PORT)")
+
+
+# --- search -----------------------------------------------------------------------------
+
+
+@app.command("search")
+def search_command(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help='Terms, "phrases", field:value, AND/OR/NOT, -term, * and ? wildcards; empty: everything.')] = "",
+    since: Annotated[str | None, typer.Option("--since", help="How far back: 30s, 15m, 1h, 24h, 7d (default 15m).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Start: ISO 8601 (UTC if no zone), now or now-1h.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End (exclusive), same forms; default now.")] = None,
+    service: Annotated[list[str] | None, typer.Option("--service", help="Only this service (repeatable).")] = None,
+    level: Annotated[list[str] | None, typer.Option("--level", help="Only this log level, any case (repeatable).")] = None,
+    host: Annotated[list[str] | None, typer.Option("--host", help="Only this host (repeatable).")] = None,
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", help="app (default) or syslog (repeatable).")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Hits to print.", min=1, max=500)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document per line (_source plus _id and _index), nothing else.")] = False,
+    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Print the latest hits, then new ones as they arrive, until Ctrl-C.")] = False,
+) -> None:
+    """Search logs, newest first: `pang search "payment declined" --since 1h --service payment`."""
+    from pang.indexer.search import SearchError, SearchRequest, SearchSyntaxError, follow, search
+    from pang.indexer.timerange import TimeRangeError, parse_time_range
+
+    settings = settings_from(ctx)
+    try:
+        time_range = parse_time_range(since, start, end)
+    except TimeRangeError as exc:
+        fail(str(exc), 2)
+    request = SearchRequest(
+        time=time_range, text=query, services=tuple(service or ()), levels=tuple(level or ()),
+        hosts=tuple(host or ()), datasets=tuple(dataset or ("app",)), size=limit,
+    )
+    try:
+        page = search(settings, request)
+        if not follow_:
+            for hit in page.hits:
+                _print_hit(hit, as_json)
+            if not as_json:
+                out.print(f"{len(page.hits):,} of {page.total:,} hits (took {page.took_ms} ms)")
+            return
+        for hit in reversed(page.hits):  # oldest first, so the newest line is at the bottom, as in tail -f
+            _print_hit(hit, as_json)
+        if not as_json:
+            err.print(f"following new hits (Ctrl-C to stop); {page.total:,} in the range so far")
+        for hit in follow(settings, request):
+            _print_hit(hit, as_json)
+    except SearchSyntaxError as exc:
+        fail(str(exc), 2)
+    except SearchError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+_LEVEL_STYLES = {"ERROR": "bold red", "FATAL": "bold red", "CRITICAL": "bold red", "WARN": "yellow", "DEBUG": "dim", "TRACE": "dim"}
+
+
+def _print_hit(hit: object, as_json: bool) -> None:
+    """One hit as one line; every piece of the document is plain text (rich Text), never markup."""
+    from rich.text import Text
+
+    from pang.indexer.search import Hit, highlight_segments
+
+    assert isinstance(hit, Hit)
+    src = hit.source
+    if as_json:
+        print(json.dumps({**src, "_id": hit.id, "_index": hit.index}, ensure_ascii=False, default=str), flush=True)
+        return
+    svc = src.get("service") if isinstance(src.get("service"), dict) else {}
+    log = src.get("log") if isinstance(src.get("log"), dict) else {}
+    lvl = str(log.get("level") or "-")
+    message = hit.highlight.get("message", [None])[0] or hit.highlight.get("error.message", [None])[0]
+    segments = highlight_segments(message) if message else [(str(src.get("message", "")), False)]
+    line = Text(no_wrap=True)
+    line.append(str(src.get("@timestamp", "-")), style="dim")
+    line.append("  ")
+    line.append(str(svc.get("name") or "-"), style="cyan")
+    line.append("  ")
+    line.append(f"{lvl:<5}", style=_LEVEL_STYLES.get(lvl.upper(), ""))
+    line.append("  ")
+    shown = 0
+    for text, is_match in segments:
+        first, newline, _ = text.partition("\n")
+        piece = first[: max(0, 400 - shown)]
+        line.append(piece, style="bold reverse" if is_match else "")
+        shown += len(piece)
+        if newline or shown >= 400:
+            line.append(" …", style="dim")
+            break
+    out.print(line, soft_wrap=True)
+
+
 # --- config -----------------------------------------------------------------------------
 
 
@@ -402,21 +519,146 @@ def config_show(ctx: typer.Context) -> None:
 # --- demo -------------------------------------------------------------------------------
 
 
-@app.command("demo")
+demo_app = typer.Typer(help="The demo, and the synthetic shop traffic behind it.")
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback(invoke_without_command=True)
 def demo(
     ctx: typer.Context,
-    lines: Annotated[int, typer.Option(help="Synthetic application log lines to index.", min=1, max=10_000_000)] = 20_000,
-    query: Annotated[str, typer.Option(help="Full-text query to run over them afterwards.")] = "payment declined",
+    backfill: Annotated[str, typer.Option(help="Recent history the generator writes (and the agent ships) before going live.")] = "20m",
+    incident_after: Annotated[str, typer.Option(help="When the bad deploy is injected, after the demo is ready.")] = "3m",
+    incident_minutes: Annotated[int, typer.Option(help="How long the injected incident lasts.", min=1, max=1440)] = 10,
+    incident_drop: Annotated[float, typer.Option(help="Fraction of orders the incident drops.", min=0.01, max=1.0)] = 0.5,
+    duration: Annotated[str | None, typer.Option(help="Stop by itself after this long (default: run until Ctrl-C).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of the dashboards (default PANG_DASH_PORT, 8050).", min=0, max=65535)] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the traffic (counts, lines, incidents).", min=0, max=2**31)] = 7,
+    scale: Annotated[float, typer.Option(help="Multiplier of the lines that are not business events.", min=0.0, max=100.0)] = 1.0,
 ) -> None:
-    """Start the stack, index synthetic application logs and search them."""
+    """The whole pipeline on a shop's synthetic traffic, with the dashboards at a local URL (without a subcommand).
+
+    Starts the stack, backfills recent history, ships it with the agent, runs the traffic live, archives closed
+    hours, serves the dashboards and injects a bad deploy a few minutes in. Ctrl-C stops everything it started.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from pang import stack
-    from pang.demo import run_demo
+    from pang.demo import parse_options, run_demo
+    from pang.traffic import TrafficError
 
     settings = settings_from(ctx)
+    if port is not None:
+        settings = settings.model_copy(update={"dash_port": port})
     try:
-        run_demo(settings, lines=lines, query=query, console=out)
-    except stack.StackError as exc:
-        fail(str(exc))
+        options = parse_options(backfill, incident_after, duration, incident_minutes=incident_minutes,
+                                incident_drop=incident_drop, seed=seed, scale=scale)
+    except TrafficError as exc:
+        fail(str(exc), 2)
+    try:
+        run_demo(settings, options=options, console=out)
+    except (stack.StackError, TrafficError, OSError) as exc:
+        fail(_short(exc))
+
+
+@demo_app.command("traffic")
+def demo_traffic(
+    ctx: typer.Context,
+    root: Annotated[Path | None, typer.Option(help="Logs root: <root>/<service>/<pod>.log. Default: <state dir>/traffic/logs.", file_okay=False)] = None,
+    backfill: Annotated[str | None, typer.Option(help="History to write first, as fast as the disk goes, e.g. 30m, 2h, 1d.")] = None,
+    live: Annotated[bool, typer.Option("--live", help="Then write in real time until Ctrl-C or --duration.")] = False,
+    duration: Annotated[str | None, typer.Option(help="Stop the live run after this long, e.g. 10m.")] = None,
+    seed: Annotated[int, typer.Option(help="Decides every count, line and incident; the ground truth of a seed never changes.", min=0, max=2**31)] = 7,
+    scale: Annotated[float, typer.Option(help="Multiplier of the lines that are not business events (1: ~300 lines/s at the evening peak).", min=0.0, max=100.0)] = 1.0,
+    rotate_mb: Annotated[int, typer.Option(help="Rotate a log file (x.log -> x.log.1) past this many MiB.", min=1, max=100_000)] = 50,
+    inject_incident: Annotated[bool, typer.Option("--inject-incident", help="With --live: a bad deploy starts at the next minute (SIGUSR1 injects another).")] = False,
+    incident_minutes: Annotated[int, typer.Option(help="How long an injected incident lasts.", min=1, max=1440)] = 10,
+    incident_drop: Annotated[float, typer.Option(help="Fraction of orders and payments an injected incident drops.", min=0.01, max=1.0)] = 0.4,
+) -> None:
+    """Write a shop's logs (six services, business events on daily, weekly and calendar cycles, incidents).
+
+    Files go to <root>/<service>/<pod>.log (JSON lines and Java text with stack traces), the ground truth
+    (incidents, deployment events) to <root>/_ground_truth/. Ship them with: pang ship --paths '<root>/*/*.log'
+    """
+    import signal as signals
+    import threading
+    from datetime import timedelta
+    from typing import Any
+
+    from pang.traffic import Generator, TrafficError, Volume, model_for, parse_span
+
+    settings = settings_from(ctx)
+    if backfill is None and not live:
+        fail("nothing to do: give --backfill (e.g. 2h), --live, or both", 2)
+    if (duration or inject_incident) and not live:
+        fail("--duration and --inject-incident need --live", 2)
+    try:
+        back = parse_span(backfill) if backfill else None
+        span = parse_span(duration) if duration else None
+    except TrafficError as exc:
+        fail(str(exc), 2)
+    if back is not None and back > timedelta(days=31):
+        fail("--backfill writes at most 31 days of log files (about 3 GB a day); "
+             "longer history is for pang.traffic.rollups(), which needs no files", 2)
+    root = (root or settings.state_dir / "traffic" / "logs").expanduser().resolve()
+    try:
+        gen = Generator(root, seed=seed, model=model_for(settings), volume=Volume(scale=scale),
+                        rotate_bytes=rotate_mb * 2**20)
+    except TrafficError as exc:
+        fail(str(exc), 2)
+    out.print(f"traffic: seed {seed}, business time zone {settings.business_timezone}, logs under {root}")
+    try:
+        if back is not None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            now = datetime.now(UTC)
+            with Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("minutes"), TimeRemainingColumn(), console=out, transient=False) as bar:
+                task = bar.add_task(f"{backfill}", total=None)
+                gen.backfill(now - back, now, progress=lambda n, total: bar.update(task, completed=n, total=total))
+            s = gen.stats
+            out.print(f"backfill: {s.minutes:,} minutes, {s.lines:,} lines ({s.bytes / 2**20:,.1f} MiB), "
+                      + ", ".join(f"{k} {v:,}" for k, v in s.business.items()))
+        if live:
+            stop = threading.Event()
+            if inject_incident:
+                gen.request_injection(minutes=incident_minutes, drop=incident_drop)
+            previous = {sig: signals.signal(sig, lambda *_: stop.set()) for sig in (signals.SIGINT, signals.SIGTERM)}
+            if hasattr(signals, "SIGUSR1"):
+                previous[signals.SIGUSR1] = signals.signal(
+                    signals.SIGUSR1, lambda *_: gen.request_injection(minutes=incident_minutes, drop=incident_drop))
+            shown: dict[str, Any] = {"minute": None, "lines": gen.stats.lines, "injected": 0}
+
+            def report(now: datetime, stats: object) -> None:
+                minute = now.replace(second=0, microsecond=0)
+                for inc in gen.injected[shown["injected"]:]:
+                    out.print(f"injected {inc.id}: {inc.service} deploy slows {inc.slowed_service} "
+                              f"from {inc.start:%H:%M} to {inc.end:%H:%M} UTC, drops {inc.effects}")
+                shown["injected"] = len(gen.injected)
+                if shown["minute"] is not None and minute != shown["minute"]:
+                    active = gen.schedule.active(minute)
+                    rate = (gen.stats.lines - shown["lines"]) / 60
+                    business = ", ".join(f"{k} {v:,}" for k, v in gen.last_counts.items())
+                    out.print(f"{shown['minute']:%H:%M} UTC: {rate:,.0f} lines/s; {minute:%H:%M} UTC: {business}"
+                              + (f", incident {active.id}" if active else ""))
+                    shown["lines"] = gen.stats.lines
+                if shown["minute"] != minute:
+                    shown["minute"] = minute
+
+            until = datetime.now(UTC) + span if span else None
+            out.print("live: writing in real time" + (f" until {until:%H:%M:%S} UTC" if until else " until Ctrl-C"))
+            try:
+                gen.live(until=until, stop=stop, on_tick=report, catch_up=back is not None)
+            finally:
+                for sig, handler in previous.items():
+                    signals.signal(sig, handler)
+    except OSError as exc:
+        fail(f"cannot write the traffic under {root}: {exc.strerror or exc}")
+    finally:
+        gen.close()
+    s = gen.stats
+    out.print(f"done: {s.lines:,} lines ({s.bytes / 2**20:,.1f} MiB) in {s.minutes:,} minutes; "
+              f"{s.incidents} incidents and {s.events} deployment events recorded in {root / '_ground_truth'}")
+    out.print(f"ship them: pang ship --paths '{root}/*/*.log'")
 
 
 def _short(exc: BaseException) -> str:

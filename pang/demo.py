@@ -1,155 +1,245 @@
-"""The demo: the whole pipeline as far as it exists, on synthetic traffic.
+"""The demo: the whole pipeline on a synthetic shop's traffic, with the dashboards at a local URL.
 
-Today: the local stack and templates; synthetic e-commerce logs written as
-files under ``<state>/demo/logs/<service>/`` (log4j lines, JSON lines, Java
-stack traces) and a few syslog messages; the real agent (`pang ship`) shipping
-them; a search over the result. Running it again in the same hour rewrites
-the same files and ships nothing twice (checkpoints and deterministic ids).
-Later issues add the archive and the dashboards here.
+What it runs, in order, all in this one process except the two servers:
+
+1. the local stack (OpenSearch + SeaweedFS), unless it already runs;
+2. the traffic generator (``pang.traffic``): a backfill of recent history as
+   log files under ``<state>/demo/traffic/logs/<service>/``, then live
+   writing; a bad deploy is injected a few minutes in (ground truth in
+   ``_ground_truth/``), and deployment events go to ``events-*``;
+3. the real agent (``pang ship``'s :class:`~pang.shippers.agent.Agent`) with
+   its own state folder and free ports, shipping those files (and syslog);
+4. the archiver every minute (closed hours to Parquet in the archive);
+5. the dashboards (waitress), whose URL it prints with a link to the
+   incident's errors once it starts.
+
+Ctrl-C (or ``--duration``) stops everything it started, the stack included
+when the demo started it. Running it again continues the same traffic: the
+generator and the agent resume from their state, nothing is shipped twice.
 """
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
-import random
-import socket
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 from pang import stack
-from pang.indexer.client import client
-from pang.indexer.search import search
 from pang.settings import Settings
 from pang.stack.progress import step
 
-SERVICES = ("gateway", "search", "cart", "order", "payment", "shipment")
-MESSAGES = {
-    "gateway": ["GET /api/products 200", "POST /api/cart 200", "GET /api/orders 504 upstream timeout"],
-    "search": ["query served hits=24", "index refresh took 120ms"],
-    "cart": ["item added to cart", "cart checked out"],
-    "order": ["order placed", "order validation failed: address missing"],
-    "payment": ["payment approved", "payment declined: insufficient funds", "payment provider timeout"],
-    "shipment": ["label printed", "carrier pickup scheduled"],
-}
-TRACE = (
-    "java.lang.IllegalStateException: provider answered 503\n"
-    "\tat com.shop.payment.Provider.charge(Provider.java:88)\n"
-    "\tat com.shop.payment.PaymentService.pay(PaymentService.java:41)\n"
-    "Caused by: java.net.SocketTimeoutException: read timed out\n"
-    "\t... 7 more"
-)
+EVENT_DATASET = "events"
 
 
-def write_demo_logs(root: Path, events: int, *, end: datetime, seed: int = 42) -> int:
-    """Write ``events`` log events over the hour before ``end``; the same hour gives the same files."""
-    rng = random.Random(f"{seed}:{end.isoformat()}")
-    out: dict[str, list[str]] = {s: [] for s in SERVICES}
-    times = sorted(end - timedelta(seconds=rng.uniform(0, 3600)) for _ in range(events))
-    for ts in times:
-        service = rng.choice(SERVICES)
-        message = rng.choice(MESSAGES[service])
-        level = "ERROR" if any(w in message for w in ("failed", "declined", "timeout", "504")) else "INFO"
-        trace_id = f"{rng.getrandbits(128):032x}"
-        if service in ("order", "payment", "gateway"):  # JSON-logging services
-            line = orjson.dumps({
-                "@timestamp": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "level": level.lower(), "message": message, "trace_id": trace_id,
-                "order_id": rng.randint(10**6, 10**7),
-            }).decode()
-        else:
-            stamp = ts.strftime("%Y-%m-%d %H:%M:%S,") + f"{ts.microsecond // 1000:03d}"
-            line = f"{stamp} {level} [http-nio-8080-exec-{rng.randint(1, 20)}] com.shop.{service}.Handler - {message} trace={trace_id}"
-            if level == "ERROR" and rng.random() < 0.3:
-                line += "\n" + TRACE
-        out[service].append(line)
-    for service, lines in out.items():
-        path = root / service / f"{service}.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = ("\n".join(lines) + "\n").encode() if lines else b""
-        if not path.exists() or path.read_bytes() != data:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)  # a new file: the agent reads it as a new stream
-    return events
+@dataclass
+class DemoOptions:
+    backfill: timedelta = timedelta(minutes=20)
+    incident_after: timedelta = timedelta(minutes=3)
+    incident_minutes: int = 10
+    incident_drop: float = 0.5
+    duration: timedelta | None = None
+    seed: int = 7
+    scale: float = 1.0
 
 
-def send_demo_syslog(port: int, count: int = 20) -> None:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        handler = logging.handlers.SysLogHandler(address=("127.0.0.1", port), socktype=kind)
-        log = logging.getLogger(f"pang-demo-syslog-{kind}")
-        log.propagate = False
-        log.addHandler(handler)
-        for i in range(count // 2):
-            log.warning("demo syslog message %d over %s", i, "udp" if kind == socket.SOCK_DGRAM else "tcp")
-        handler.close()
-        log.removeHandler(handler)
+@dataclass
+class DemoState:
+    """What the running demo knows, for its status line and for tests reading its output."""
+
+    url: str = ""
+    started_stack: bool = False
+    incidents: list[Any] = field(default_factory=list)
+    events_indexed: set[str] = field(default_factory=set)
 
 
-def run_demo(settings: Settings, *, lines: int, query: str, console: Console) -> None:
-    from pang.shippers.agent import Agent
+def index_events(settings: Settings, docs: list[dict[str, Any]], seen: set[str]) -> int:
+    """Deployment events into ``events-YYYY.MM.DD`` (id = the event's own id: a re-run overwrites itself)."""
+    from pang.indexer.client import connection
+    from pang.indexer.naming import index_for
+    from pang.shippers.sink.bulk import BulkClient, encode_action
 
-    stack.up(settings)
-    root = settings.state_dir / "demo" / "logs"
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    with step(f"writing {lines:,} synthetic log events under {root}"):
-        write_demo_logs(root, lines, end=end)
-    es = client(settings)
-    in_demo = {"bool": {"filter": [
-        {"prefix": {"log.file.path": str(root)}},
-        {"range": {"@timestamp": {"gte": (end - timedelta(hours=1)).isoformat(), "lte": end.isoformat()}}},
-    ]}}
-    day_indices = ",".join(sorted({f"logs-app-{d:%Y.%m.%d}" for d in (end - timedelta(hours=1), end)}))
-    # The demo's agent keeps its own state and takes free ports, so it never meets a `pang ship` you run.
-    demo_settings = settings.model_copy(update={
-        "service_environment": "demo", "state_dir": settings.state_dir / "demo", "ship_http_port": 0, "syslog_port": 0,
-    })
-    agent = Agent(demo_settings, paths=[str(root / "**" / "*.log")])
-    agent.start()
+    fresh = [d for d in docs if d["event"]["id"] not in seen]
+    if not fresh:
+        return 0
+    actions = [encode_action(index_for(EVENT_DATASET, datetime.fromisoformat(d["@timestamp"].replace("Z", "+00:00"))),
+                             d["event"]["id"], orjson.dumps(d)) for d in fresh]
+    result = BulkClient(connection(settings)).post(actions)
+    if result.rejected:
+        raise stack.StackError(f"events index refused {len(result.rejected)} deployment events: {result.rejected[0][2][:200]}")
+    seen.update(d["event"]["id"] for d in fresh)
+    return len(fresh)
+
+
+def search_link(base: str, *, query: str, service: str | None, start: datetime, end: datetime) -> str:
+    """A dashboards URL that opens the search (the URL carries the whole search)."""
+    params: list[tuple[str, str]] = [("q", query)]
+    if service:
+        params.append(("service", service))
+    params += [("from", start.strftime("%Y-%m-%dT%H:%M:%SZ")), ("to", end.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    return f"{base}/search?{urlencode(params)}"
+
+
+@contextmanager
+def _thread(name: str, target: Any, stop: threading.Event) -> Iterator[threading.Thread]:
+    t = threading.Thread(target=target, name=name, daemon=True)
+    t.start()
     try:
-        if agent.syslog:
-            send_demo_syslog(agent.syslog.port)
-        with step(f"shipping with pang ship (metrics at http://{settings.ship_http_host}:{agent.http_port}/metrics)") as s:
-            deadline = time.monotonic() + 300
-            count = 0
-            while time.monotonic() < deadline:
-                es.indices.refresh(index=day_indices, params={"ignore_unavailable": "true"})
-                count = es.count(index=day_indices, body={"query": in_demo}, params={"ignore_unavailable": "true"})["count"]
-                s.detail(f"{count:,} documents")
-                if count >= lines:
-                    break
-                time.sleep(0.5)
-        if count < lines:
-            raise stack.StackError(f"demo: only {count} of {lines} events arrived within 5 minutes; see `pang ship` output above")
+        yield t
     finally:
-        agent.shutdown()
-    from pang.archive.archiver import run as archive_run
-    from pang.archive.query import query as archive_query
+        stop.set()
+        t.join(timeout=30)
 
-    with step(f"archiving the closed hour to {settings.archive}"):
-        # grace 0: the demo's hour is complete, nothing late can come
-        archive_run(settings, start=end - timedelta(hours=1), end=end, grace=timedelta(0))
-    result = search(settings, query, size=5)
-    console.print(f"\n[bold]search[/] {query!r}: {result.total:,} hits in {result.took_ms} ms")
-    table = Table("@timestamp", "service", "level", "message")
-    for hit in result.hits:
-        table.add_row(hit["@timestamp"], hit["service"]["name"], hit.get("log", {}).get("level", ""), hit["message"][:100])
-    console.print(table)
-    console.print("by service: " + ", ".join(f"{k}={v:,}" for k, v in result.by_service.items()))
-    sql = (f"SELECT service.name AS service, count(*) AS events, count(*) FILTER (log.level = 'ERROR') AS errors "
-           f"FROM logs WHERE dataset = 'app' AND dt = '{end - timedelta(hours=1):%Y-%m-%d}' "
-           f"AND hour = {(end - timedelta(hours=1)).hour} GROUP BY ALL ORDER BY 1")
-    names, rows = archive_query(settings, sql)
-    console.print(f"\n[bold]archive[/] (DuckDB over Parquet): pang archive query \"{sql}\"")
-    archived = Table(*names)
-    for row in rows:
-        archived.add_row(*(str(v) for v in row))
-    console.print(archived)
-    console.print(f"\nOpenSearch: {settings.opensearch_url}   S3: {settings.s3_effective_endpoint}   archive: {settings.archive}")
-    console.print("Ship your own logs: .venv/bin/pang ship --paths '/path/to/logs/*/*.log'")
-    console.print("Stop the stack with: .venv/bin/pang stack down")
+
+def run_demo(settings: Settings, *, options: DemoOptions, console: Console, ready: threading.Event | None = None,
+             stop: threading.Event | None = None) -> DemoState:
+    """Run the demo until ``stop`` is set, Ctrl-C/SIGTERM, or ``options.duration``; returns what it did."""
+    from pang.archive.archiver import run as archive_run
+    from pang.shippers.agent import Agent
+    from pang.traffic import Generator, Volume, model_for
+
+    state = DemoState()
+    stop = stop or threading.Event()
+    already = {s.name for s in stack.status(settings) if s.healthy}
+    stack.up(settings)
+    state.started_stack = not {"opensearch", "s3"} <= already and settings.opensearch_is_local
+    root = settings.state_dir / "demo" / "traffic" / "logs"
+    gen = Generator(root, seed=options.seed, model=model_for(settings), volume=Volume(scale=options.scale))
+    previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    if previous is not None:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    agent = None
+    try:
+        now = datetime.now(UTC)
+        with step(f"writing {options.backfill} of shop traffic under {root}") as s:
+            stats = gen.backfill(now - options.backfill, now, progress=lambda n, total: s.detail(f"minute {n}/{total}"))
+            s.detail(f"{stats.lines:,} lines")
+        index_events(settings, gen.schedule.events(now - timedelta(days=1), now + timedelta(hours=1)), state.events_indexed)
+        # The demo's agent keeps its own state and takes free ports, so it never meets a `pang ship` you run.
+        demo_settings = settings.model_copy(update={
+            "service_environment": "demo", "state_dir": settings.state_dir / "demo", "ship_http_port": 0, "syslog_port": 0,
+        })
+        agent = Agent(demo_settings, paths=[str(root / "*" / "*.log")])
+        agent.start()
+        _wait_shipped(settings, agent, stats.lines, console)
+        server = _dashboards(settings)
+        base = f"http://{settings.dash_host}:{server.effective_port}"
+        state.url = base
+
+        def live() -> None:
+            gen.live(stop=stop, catch_up=True)
+
+        def archiver() -> None:
+            while not stop.wait(60):
+                try:
+                    done = archive_run(settings)
+                    for w in done.archived:
+                        console.print(f"archived {w.window.dataset} {w.window.start:%Y-%m-%d %H}:00 UTC: {w.rows:,} rows to {settings.archive}"
+                                      f"  (query: pang archive query \"SELECT count(*) FROM logs WHERE dt = '{w.window.start:%Y-%m-%d}'\")")
+                except Exception as exc:  # noqa: BLE001 - the demo reports and goes on; `pang archive run` shows details
+                    console.print(f"[yellow]archive: {type(exc).__name__}: {str(exc)[:200]}[/]")
+
+        with _thread("demo-dashboards", server.run, stop), _thread("demo-traffic", live, stop), \
+                _thread("demo-archiver", archiver, stop):
+            console.print(f"\n[bold green]pang demo is ready:[/] {base}/search   (Ctrl-C stops everything the demo started)")
+            console.print(f"  OpenSearch {settings.opensearch_url} · archive {settings.archive} · "
+                          f"agent metrics http://{settings.ship_http_host}:{agent.http_port}/metrics")
+            if ready is not None:
+                ready.set()
+            try:
+                _supervise(settings, gen, state, options, stop, console, base)
+            finally:
+                stop.set()
+                server.close()
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        stop.set()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if agent is not None:
+            agent.shutdown()
+        gen.close()
+        if state.started_stack:
+            with step("stopping the stack the demo started"):
+                stack.down(settings)
+        console.print("demo stopped")
+    return state
+
+
+def _dashboards(settings: Settings) -> Any:
+    from waitress import create_server
+
+    from pang.dashboards.app import create_app
+
+    app = create_app(settings)
+    return create_server(app.server, host=settings.dash_host, port=settings.dash_port, threads=8, ident="pang",
+                         clear_untrusted_proxy_headers=True)
+
+
+def _wait_shipped(settings: Settings, agent: Any, lines: int, console: Console) -> None:
+    """Until the agent has caught up with the backfill (its checkpoints stop moving), at most 5 minutes."""
+    from pang.indexer.client import client
+
+    es = client(settings)
+    with step("shipping the backfill with pang's agent") as s:
+        deadline = time.monotonic() + 300
+        last, still = -1, 0
+        while time.monotonic() < deadline:
+            es.indices.refresh(index="logs-app-*", params={"ignore_unavailable": "true"})
+            n = es.count(index="logs-app-*", body={"query": {"term": {"service.environment": "demo"}}})["count"]
+            s.detail(f"{n:,} documents in OpenSearch")
+            still = still + 1 if n == last else 0
+            if n >= lines * 0.95 and still >= 2:  # multi-line stack traces make fewer documents than lines
+                return
+            last = n
+            time.sleep(1)
+    console.print("[yellow]the agent is still catching up; the dashboards fill in as it does[/]")
+
+
+def _supervise(settings: Settings, gen: Any, state: DemoState, options: DemoOptions, stop: threading.Event,
+               console: Console, base: str) -> None:
+    """Inject the incident when due, index new deployment events, print a status line; until stopped."""
+    started = time.monotonic()
+    injected = False
+    last_status = 0.0
+    while not stop.wait(1):
+        elapsed = timedelta(seconds=time.monotonic() - started)
+        if not injected and elapsed >= options.incident_after:
+            injected = True
+            inc = gen.inject(minutes=options.incident_minutes, drop=options.incident_drop)
+            state.incidents.append(inc)
+            index_events(settings, [e for d in gen.schedule.deployments(inc.start - timedelta(minutes=1), inc.end + timedelta(minutes=1))
+                                    for e in d.events()], state.events_indexed)
+            link = search_link(base, query="level:ERROR", service=inc.slowed_service, start=inc.start - timedelta(minutes=5),
+                               end=inc.end + timedelta(minutes=5))
+            console.print(f"\n[bold red]incident injected:[/] bad deploy of {inc.service} from {inc.start:%H:%M} to {inc.end:%H:%M} UTC "
+                          f"slows {inc.slowed_service} and drops orders by {options.incident_drop:.0%}\n  its errors: {link}")
+        if options.duration is not None and elapsed >= options.duration:
+            return
+        if time.monotonic() - last_status < 30:
+            continue
+        last_status = time.monotonic()
+        stats = gen.stats
+        console.print(f"[dim]{datetime.now(UTC):%H:%M:%S} traffic: {stats.lines:,} lines written; "
+                      f"last minute: {', '.join(f'{k} {v}' for k, v in gen.last_counts.items())}[/]")
+
+
+def parse_options(backfill: str, incident_after: str, duration: str | None, **rest: Any) -> DemoOptions:
+    from pang.traffic import parse_span
+
+    return DemoOptions(backfill=parse_span(backfill), incident_after=parse_span(incident_after),
+                       duration=parse_span(duration) if duration else None, **rest)
+
+
+def demo_root(settings: Settings) -> Path:
+    return settings.state_dir / "demo" / "traffic" / "logs"

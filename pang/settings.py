@@ -194,6 +194,20 @@ class Settings(BaseSettings):
     archive_grace_seconds: int = Field(default=600, ge=0, description="An hour is archived once it ended this long ago (late documents).")
     archive_zstd_level: int = Field(default=3, ge=1, le=22, description="zstd level of the Parquet files (1-3: same query speed, less CPU).")
 
+    # --- the dashboards (pang dash) ---------------------------------------------------------
+    dash_host: str = Field(default="127.0.0.1", description="Address `pang dash` listens on (0.0.0.0 to serve other hosts).")
+    dash_port: int = Field(default=8050, ge=0, le=65535, description="Port of `pang dash`.")
+    dash_username: str | None = Field(default=None, description="With dash_password: every dashboard request needs HTTP basic auth.")
+    dash_password: SecretStr | None = None
+
+    # --- the business (steady state, demo traffic) --------------------------------------
+    # Not UTC by default: a shop's peaks are on its customers' wall clock, and a zone with DST
+    # makes any code that uses UTC where local time is meant fail visibly in tests and demos.
+    business_timezone: str = Field(
+        default="Europe/Berlin",
+        description='IANA time zone of the business\'s calendar ("23:59", "the 1st at 00:00"), e.g. Europe/Berlin or UTC.',
+    )
+
     # --- local stack -----------------------------------------------------------------
     stack_start_timeout: float = Field(default=180.0, gt=0, description="Seconds to wait for a started server's health.")
 
@@ -207,6 +221,17 @@ class Settings(BaseSettings):
     @classmethod
     def _check_s3_endpoint(cls, value: str | None) -> str | None:
         return None if value in (None, "") else _http_url(value)
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _check_business_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone name such as Europe/Berlin, America/New_York or UTC") from None
+        return value
 
     @field_validator("archive_url")
     @classmethod
