@@ -25,7 +25,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from pang.archive.layout import Window, hour_floor, parse_window_key
-from pang.archive.schema import SCHEMA_VERSION, STORAGE_SCHEMA, parquet_options, to_table
+from pang.archive.schema import SCHEMA_VERSION, STORAGE_SCHEMA, compression_options, parquet_options, to_table
 from pang.archive.store import ObjectStore, S3Store, open_store
 from pang.indexer.windows import hourly_counts, read_window
 from pang.settings import Settings
@@ -145,7 +145,7 @@ def archive_window(
                 # dictionaries for keywords and templates, delta encoding for times, statistics where
                 # a filter can use them, sorted by @timestamp (see pang.archive.schema)
                 writer = pq.ParquetWriter(
-                    part_path, STORAGE_SCHEMA, compression="zstd", compression_level=zstd_level, **parquet_options(),
+                    part_path, STORAGE_SCHEMA, **compression_options(zstd_level), **parquet_options(),
                 )
             writer.write_table(table, row_group_size=row_group_rows)
             ts = table.column("@timestamp")

@@ -11,7 +11,9 @@ its httpfs extension (which it would try to download).
 The view ``logs`` over it has the columns people expect
 (:data:`pang.archive.schema.SCHEMA`): ``message``, ``_id``, ``trace.id``,
 ``span.id`` and ``extra`` are rebuilt by the SQL macros of
-:data:`pang.archive.schema.DUCKDB_MACROS` (only when a query reads them);
+:data:`pang.archive.schema.DUCKDB_MACROS` and, for the ``_id`` of file events
+that the files do not store, a Python function registered on the connection
+(only when a query reads them);
 every other column is passed through. Filters and projections go through the
 view into the scan, so ``WHERE dt = '2026-11-24' AND hour = 10`` reads only
 that hour's files.
@@ -25,7 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from pang.archive.schema import DUCKDB_MACROS, duckdb_view
+from pang.archive.schema import duckdb_setup, duckdb_view
 from pang.archive.store import FileStore, open_store
 from pang.settings import Settings
 
@@ -50,8 +52,7 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET autoload_known_extensions = false")  # never try to download anything
     con.execute("SET autoinstall_known_extensions = false")
-    for sql in DUCKDB_MACROS:
-        con.execute(sql)
+    duckdb_setup(con)
     columns = _register_stored(con, settings)
     con.execute(duckdb_view("logs_stored", "logs", partitions=tuple(PARTITIONS.names), columns=columns))
     return con

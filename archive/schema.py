@@ -12,8 +12,13 @@ Two schemas, one for people and one for the files:
   half of gzip JSON lines):
 
   - ``@timestamp`` and ``event.ingested`` are timestamps (delta encoded);
+  - ``_id`` is not stored when it is what pang's agent gives a file event,
+    ``file_event_id(log.file.fingerprint, log.offset)`` (rebuilt on reading: in
+    Python, and by a function that :func:`duckdb_setup` registers in DuckDB);
   - ``_id``, ``trace.id`` and ``span.id`` are 16- or 8-byte binaries when they
-    are lower-case hex of that length (``*_bin``), else text (``*_text``);
+    are lower-case hex of that length (``*_bin``), else text (``*_text``); so is
+    a message's first 32-digit hex variable (``message_hex``, a trace id in the
+    text);
   - ``message`` and ``extra`` are split the CLP way into a *template*
     (dictionary encoded: few distinct values) and its *variables* (every run
     of letters and digits that holds a digit), joined by ``\\x1f``. In a
@@ -32,7 +37,9 @@ Two schemas, one for people and one for the files:
   :func:`duckdb_view` decode the same in SQL, so ``SELECT message FROM logs``
   reads like the original.
 
-``SCHEMA_VERSION`` is written into every manifest.
+``SCHEMA_VERSION`` is written into every manifest (3: no ``_id`` for file
+events, ``log.file.fingerprint``, ``message_hex``, zstd options of
+:func:`compression_options`; files of versions 1 and 2 stay readable).
 """
 
 from __future__ import annotations
@@ -44,13 +51,16 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+# The _id pang's agent gives a file event: a hash of its stream's fingerprint and its offset.
+from pang.shippers.source.files import event_id as file_event_id
+
+SCHEMA_VERSION = 3
 
 _str = pa.string()
 _ts = pa.timestamp("ms", tz="UTC")
 
 _LOG = pa.struct([pa.field("level", _str), pa.field("logger", _str), pa.field("offset", pa.int64()),
-                  pa.field("file", pa.struct([pa.field("path", _str)]))])
+                  pa.field("file", pa.struct([pa.field("path", _str), pa.field("fingerprint", _str)]))])
 _SERVICE = pa.struct([pa.field("name", _str), pa.field("version", _str), pa.field("environment", _str)])
 _HOST = pa.struct([pa.field("name", _str)])
 _EVENT = pa.struct([pa.field("dataset", _str), pa.field("action", _str), pa.field("ingested", _ts)])
@@ -79,10 +89,12 @@ SCHEMA = pa.schema([
 # What the Parquet files hold.
 STORAGE_SCHEMA = pa.schema([
     pa.field("@timestamp", _ts, nullable=False),
-    pa.field("_id_bin", pa.binary(16)),  # a 32-character lower-case hex _id (pang's file events)
+    # _id: neither column when it is file_event_id(log.file.fingerprint, log.offset) (pang's file events)
+    pa.field("_id_bin", pa.binary(16)),  # another 32-character lower-case hex _id
     pa.field("_id_text", _str),  # any other _id
     pa.field("message_template", _str),
     pa.field("message_vars", _str),
+    pa.field("message_hex", pa.binary(16)),  # the message's first 32-digit lower-case hex variable (a trace id)
     pa.field("log", _LOG),
     pa.field("service", _SERVICE),
     pa.field("host", _HOST),
@@ -108,7 +120,7 @@ READ_SCHEMA = pa.schema([
 
 # Low-cardinality columns: dictionary encoding makes them small and fast to filter.
 DICTIONARY_COLUMNS = [
-    "log.level", "log.logger", "log.file.path", "service.name", "service.version", "service.environment",
+    "log.level", "log.logger", "log.file.path", "log.file.fingerprint", "service.name", "service.version", "service.environment",
     "host.name", "event.dataset", "event.action", "error.type", "agent.id", "agent.name", "agent.type",
     "agent.version", "process.thread.name", "message_template", "extra_template",
 ]
@@ -121,10 +133,42 @@ COLUMN_ENCODINGS = {
 }
 # Min/max statistics only where a filter can use them.
 STATISTICS_COLUMNS = [
-    "@timestamp", "log.level", "log.logger", "log.offset", "log.file.path", "service.name", "service.version",
+    "@timestamp", "log.level", "log.logger", "log.offset", "log.file.path", "log.file.fingerprint", "service.name",
+    "service.version",
     "service.environment", "host.name", "event.dataset", "event.action", "event.ingested", "error.type",
     "agent.id", "agent.name", "agent.type", "agent.version", "process.thread.name",
 ]
+
+
+# Columns of many distinct values: a higher zstd level shrinks them for a little more write CPU (reads
+# cost the same); the rest are dictionaries, timestamps and random ids, which a higher level does not help.
+HIGH_LEVEL_COLUMNS = ["message_vars", "extra_vars", "message_template", "extra_template", "log.offset",
+                      "error.message", "error.stack_trace"]
+HIGH_LEVEL = 9
+# One page per column chunk of variables (zstd compresses a page at a time: whole stack traces repeat
+# across a row group); row groups (128 Ki rows) are what time filters skip.
+DATA_PAGE_BYTES = 16 << 20
+
+
+def compression_options(level: int = 3) -> dict[str, Any]:
+    """The writer's zstd options: ``level`` (``PANG_ARCHIVE_ZSTD_LEVEL``), at least :data:`HIGH_LEVEL` where it pays."""
+    return {"compression": "zstd", "data_page_size": DATA_PAGE_BYTES,
+            "compression_level": {c: max(level, HIGH_LEVEL) if c in HIGH_LEVEL_COLUMNS else level for c in _leaf_paths()}}
+
+
+def _leaf_paths() -> list[str]:
+    out: list[str] = []
+
+    def walk(prefix: str, t: pa.DataType) -> None:
+        if pa.types.is_struct(t):
+            for f in t:
+                walk(f"{prefix}.{f.name}", f.type)
+        else:
+            out.append(prefix)
+
+    for f in STORAGE_SCHEMA:
+        walk(f.name, f.type)
+    return out
 
 
 def parquet_options() -> dict[str, Any]:
@@ -154,6 +198,7 @@ THREAD = "\x18"  # process.thread.name
 LOGGER = "\x19"  # log.logger
 LEVEL = "\x1a"  # log.level
 REF = "\x1b"  # a variable "\x1bN": extra's variable N (0-based)
+HEX = "\x1c"  # a variable: the row's message_hex as 32 lower-case hex digits
 SEP = "\x1f"  # between variables
 
 _RESERVED = re.compile("[\x10-\x1f]")
@@ -174,13 +219,15 @@ def split_text(s: str) -> tuple[str, str | None]:
     return VAR.join(parts[0::2]), SEP.join(parts[1::2])
 
 
-def join_text(template: str, variables: str | None, refs: list[str] | None = None) -> str:
-    """The inverse of :func:`split_text`; ``refs`` resolves ``\\x1bN`` variables."""
+def join_text(template: str, variables: str | None, refs: list[str] | None = None, hex_value: bytes | None = None) -> str:
+    """The inverse of :func:`split_text`; ``refs`` resolves ``\\x1bN`` variables, ``hex_value`` a :data:`HEX` one."""
     if variables is None:
         return template
     values = variables.split(SEP)
     if refs is not None and REF in variables:
         values = [refs[int(v[1:])] if v[:1] == REF else v for v in values]
+    if hex_value is not None:
+        values = [hex_value.hex() if v == HEX else v for v in values]
     lits = template.split(VAR)
     out = [""] * (2 * len(lits) - 1)
     out[0::2] = lits
@@ -189,10 +236,15 @@ def join_text(template: str, variables: str | None, refs: list[str] | None = Non
 
 
 def encode_message(message: str, ts_ms: int, fields: dict[str, str | None], stack_trace: str | None,
-                   extra_vars: str | None) -> tuple[str, str | None]:
-    """A message as (template, variables); ``fields``: the document's trace, span, logger, thread, level."""
+                   extra_vars: str | None) -> tuple[str, str | None, bytes | None]:
+    """A message as (template, variables, hex); ``fields``: the document's trace, span, logger, thread, level.
+
+    The first variable of 32 lower-case hex digits that is not a reference is
+    stored as 16 bytes (``hex``; the variable is then :data:`HEX`): as text,
+    zstd spends ~4.5 bits on each hex digit among the other variables' characters.
+    """
     if _RESERVED.search(message):
-        return WHOLE, message
+        return WHOLE, message, None
     s = message
     if stack_trace and len(stack_trace) >= 16 and s.endswith(stack_trace):
         s = s[: len(s) - len(stack_trace)] + STACK_TRACE
@@ -211,23 +263,31 @@ def encode_message(message: str, ts_ms: int, fields: dict[str, str | None], stac
             end += 4
         s = s[:i] + mark + s[end:]
     template, variables = split_text(s)
-    if variables is not None and extra_vars:
+    if variables is None:
+        return template, None, None
+    values = variables.split(SEP)
+    if extra_vars:
         index: dict[str, int] = {}
         for n, v in enumerate(extra_vars.split(SEP)):
             if len(v) >= 3:
                 index.setdefault(v, n)
         if index:
-            values = variables.split(SEP)
-            variables = SEP.join(REF + str(index[v]) if v in index else v for v in values)
-    return template, variables
+            values = [REF + str(index[v]) if v in index else v for v in values]
+    raw = None
+    for n, v in enumerate(values):
+        if len(v) == 32 and (raw := _hex(v, 16)) is not None:
+            values[n] = HEX
+            break
+    return template, SEP.join(values), raw
 
 
 def decode_message(template: str, variables: str | None, ts_ms: int, fields: dict[str, str | None],
-                   stack_trace: str | None, extra_vars: str | None) -> str:
+                   stack_trace: str | None, extra_vars: str | None, hex_value: bytes | None = None) -> str:
     """The inverse of :func:`encode_message`."""
     if template == WHOLE:
         return variables or ""
-    s = join_text(template, variables, extra_vars.split(SEP) if extra_vars and variables and REF in variables else None)
+    s = join_text(template, variables, extra_vars.split(SEP) if extra_vars and variables and REF in variables else None,
+                  hex_value)
     if TS_SPACE in s or TS_T in s or TS_MS in s:
         sec, frac = divmod(ts_ms, 1000)
         rendered = _render(sec)
@@ -309,6 +369,13 @@ def _hex(value: str, nbytes: int) -> bytes | None:
     return None
 
 
+def _derived_id(log: dict[str, Any] | None) -> str | None:
+    """The ``_id`` that ``log.file.fingerprint`` and ``log.offset`` give, if both are there."""
+    fp = ((log or {}).get("file") or {}).get("fingerprint")
+    offset = (log or {}).get("offset")
+    return None if fp is None or offset is None else file_event_id(fp, offset)
+
+
 def _is_int64(v: Any) -> bool:
     return type(v) is int and -(2**63) <= v < 2**63
 
@@ -345,6 +412,7 @@ def _take_strings(src: dict[str, Any], key: str, subs: tuple[str, ...], allowed:
 
 
 _LOG_KEYS = {"level", "logger", "offset", "file"}
+_FILE_KEYS = frozenset({"path", "fingerprint"})
 
 
 def _take_log(log: Any, extra: dict[str, Any]) -> dict[str, Any] | None:
@@ -354,7 +422,8 @@ def _take_log(log: Any, extra: dict[str, Any]) -> dict[str, Any] | None:
     f = log.get("file")
     if (log.keys() <= _LOG_KEYS and type(log.get("level", "")) is str and type(log.get("logger", "")) is str
             and _is_int64(log.get("offset", 0)) and (f is None and "file" not in log
-                                                   or type(f) is dict and len(f) == 1 and type(f.get("path")) is str)):
+                                                   or type(f) is dict and f and f.keys() <= _FILE_KEYS
+                                                   and all(type(v) is str for v in f.values()))):
         return log  # the usual case
     rest = dict(log)
     out: dict[str, Any] = {}
@@ -363,10 +432,10 @@ def _take_log(log: Any, extra: dict[str, Any]) -> dict[str, Any] | None:
             out[k] = rest.pop(k)
     if _is_int64(rest.get("offset")):
         out["offset"] = rest.pop("offset")
-    if type(f) is dict and type(f.get("path")) is str:
-        out["file"] = {"path": f["path"]}
-        if len(f) > 1:
-            rest["file"] = {k: v for k, v in f.items() if k != "path"}
+    if type(f) is dict and (kept := {k: f[k] for k in ("path", "fingerprint") if type(f.get(k)) is str}):
+        out["file"] = kept
+        if len(f) > len(kept):
+            rest["file"] = {k: v for k, v in f.items() if k not in kept}
         else:
             del rest["file"]
     if rest:
@@ -379,6 +448,7 @@ def to_columns(hits: list[dict[str, Any]]) -> dict[str, list[Any]]:
     cols: dict[str, list[Any]] = {f.name: [] for f in STORAGE_SCHEMA}
     c_ts, c_idb, c_idt = cols["@timestamp"], cols["_id_bin"], cols["_id_text"]
     c_mt, c_mv, c_et, c_ev = cols["message_template"], cols["message_vars"], cols["extra_template"], cols["extra_vars"]
+    c_mh = cols["message_hex"]
     c_log, c_event, c_trace, c_span = cols["log"], cols["event"], cols["trace"], cols["span"]
     c_proc, c_tags, c_error = cols["process"], cols["tags"], cols["error"]
     keyword_cols = [(k, subs, frozenset(subs), cols[k]) for k, subs in _KEYWORDS.items()]
@@ -393,12 +463,15 @@ def to_columns(hits: list[dict[str, Any]]) -> dict[str, list[Any]]:
             extra["@timestamp"] = raw_ts
         c_ts.append(ms)
         doc_id = hit["_id"]
-        b = _hex(doc_id, 16)
-        c_idb.append(b)
-        c_idt.append(None if b is not None else doc_id)
-
         log = _take_log(src.pop("log"), extra) if "log" in src else None
         c_log.append(log)
+        if log is not None and doc_id == _derived_id(log):
+            c_idb.append(None)  # rebuilt from the fingerprint and offset
+            c_idt.append(None)
+        else:
+            b = _hex(doc_id, 16)
+            c_idb.append(b)
+            c_idt.append(None if b is not None else doc_id)
         for key, subs, allowed, col in keyword_cols:
             col.append(_take_strings(src, key, subs, allowed, extra) if key in src else None)
 
@@ -491,11 +564,12 @@ def to_columns(hits: list[dict[str, Any]]) -> dict[str, list[Any]]:
             error = c_error[-1]
             fields = {"trace": trace_id, "span": span_id, "logger": log.get("logger") if log else None,
                       "thread": thread, "level": log.get("level") if log else None}
-            mt, mv = encode_message(message, ms, fields, error.get("stack_trace") if error else None, evars)
+            mt, mv, mh = encode_message(message, ms, fields, error.get("stack_trace") if error else None, evars)
         else:
-            mt = mv = None
+            mt = mv = mh = None
         c_mt.append(mt)
         c_mv.append(mv)
+        c_mh.append(mh)
     return cols
 
 
@@ -531,20 +605,25 @@ def to_documents(table: pa.Table) -> list[tuple[str, dict[str, Any]]]:
         trace, span = _id_of(row.get("trace")), _id_of(row.get("span"))
         doc_id = row.get("_id")
         if doc_id is None:
-            doc_id = row["_id_bin"].hex() if row.get("_id_bin") is not None else row["_id_text"]
+            if row.get("_id_bin") is not None:
+                doc_id = row["_id_bin"].hex()
+            elif row.get("_id_text") is not None:
+                doc_id = row["_id_text"]
+            else:
+                doc_id = _derived_id(log)
         message = row.get("message")
         if message is None and row.get("message_template") is not None:
             fields = {"trace": trace, "span": span, "logger": log.get("logger"), "thread": thread, "level": log.get("level")}
             message = decode_message(row["message_template"], row.get("message_vars"), ms, fields,
-                                     error.get("stack_trace"), extra_vars)
+                                     error.get("stack_trace"), extra_vars, row.get("message_hex"))
         if message is not None:
             doc["message"] = message
 
         typed: dict[str, Any] = {}
         lv = {k: log[k] for k in ("level", "logger", "offset") if log.get(k) is not None}
-        path = (log.get("file") or {}).get("path")
-        if path is not None:
-            lv["file"] = {"path": path}
+        file = {k: v for k, v in (log.get("file") or {}).items() if v is not None}
+        if file:
+            lv["file"] = file
         typed["log"] = lv
         for key, subs in _KEYWORDS.items():
             obj = row.get(key) or {}
@@ -587,16 +666,18 @@ def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 # --- the same decoding in DuckDB -----------------------------------------------------------
 
 DUCKDB_MACROS = [
-    # template and variables to text (a variable \x1bN is refs[N], 0-based); vars + \x1f: one more, empty
-    """CREATE OR REPLACE MACRO pang_join(t, v, refs) AS CASE
+    # template and variables to text (a variable \x1bN is refs[N], 0-based; a variable \x1c is h as hex);
+    # vars + \x1f: one more, empty
+    """CREATE OR REPLACE MACRO pang_join(t, v, refs, h) AS CASE
         WHEN v IS NULL THEN t
-        WHEN refs IS NULL THEN list_aggregate(list_transform(
+        WHEN refs IS NULL AND h IS NULL THEN list_aggregate(list_transform(
             list_zip(string_split(t, chr(17)), string_split(v || chr(31), chr(31))),
             lambda p: p[1] || p[2]), 'string_agg', '')
         ELSE list_aggregate(list_transform(
             list_zip(string_split(t, chr(17)),
                      list_transform(string_split(v || chr(31), chr(31)),
-                                    lambda x: CASE WHEN x[1] = chr(27) THEN refs[CAST(x[2:] AS INTEGER) + 1] ELSE x END)),
+                                    lambda x: CASE WHEN x[1] = chr(27) THEN refs[CAST(x[2:] AS INTEGER) + 1]
+                                                   WHEN x = chr(28) THEN lower(hex(h)) ELSE x END)),
             lambda p: p[1] || p[2]), 'string_agg', '')
     END""",
     # the row's values in a message template (see encode_message); each one computed only when used
@@ -614,14 +695,35 @@ DUCKDB_MACROS = [
             chr(22), coalesce(stack_trace, ''))
     END""",
     # a message from its template, variables and the row's other fields
-    """CREATE OR REPLACE MACRO pang_message(t, v, ts, trace_id, span_id, logger, thread, level, stack_trace, extra_vars) AS CASE
+    """CREATE OR REPLACE MACRO pang_message(t, v, ts, trace_id, span_id, logger, thread, level, stack_trace, extra_vars, h) AS CASE
         WHEN t IS NULL THEN NULL
         WHEN t = chr(16) THEN v
         ELSE pang_join(pang_fill(t, ts, trace_id, span_id, logger, thread, level, stack_trace), v,
-                       CASE WHEN contains(v, chr(27)) THEN string_split(extra_vars, chr(31)) END)
+                       CASE WHEN contains(v, chr(27)) THEN string_split(extra_vars, chr(31)) END, h)
     END""",
     """CREATE OR REPLACE MACRO pang_hex_id(b, t) AS coalesce(t, lower(hex(b)))""",
 ]
+
+
+def _file_event_ids(fingerprints: pa.Array, offsets: pa.Array) -> pa.Array:
+    """``pang_file_event_id`` in DuckDB: :func:`file_event_id` over Arrow vectors (NULL in, NULL out)."""
+    return pa.array([None if f is None or o is None else file_event_id(f, o)
+                     for f, o in zip(fingerprints.to_pylist(), offsets.to_pylist(), strict=True)], pa.string())
+
+
+def duckdb_setup(con: Any) -> None:
+    """The macros of :data:`DUCKDB_MACROS` and the ``pang_file_event_id(fingerprint, offset)`` function.
+
+    The function is Python (xxhash: DuckDB has no XXH3-128), so only a
+    connection set up here can give the ``_id`` of rows that do not store it;
+    the view calls it only when a query reads ``_id``.
+    """
+    from duckdb import sqltypes
+
+    for sql in DUCKDB_MACROS:
+        con.execute(sql)
+    con.create_function("pang_file_event_id", _file_event_ids, [sqltypes.VARCHAR, sqltypes.BIGINT], sqltypes.VARCHAR,
+                        type="arrow", null_handling="special", side_effects=False)
 
 
 def duckdb_view(source: str, name: str = "logs", partitions: tuple[str, ...] = (),
@@ -651,8 +753,12 @@ def duckdb_view(source: str, name: str = "logs", partitions: tuple[str, ...] = (
                      "pang_hex_id(trace.id_bin, trace.id_text)" if has("trace", "id_bin") else None)
     span_id = "pang_hex_id(span.id_bin, span.id_text)" if has("span") else "NULL::VARCHAR"
     thread = "process.thread.name" if has("process") else "NULL::VARCHAR"
+    message_hex = "message_hex" if has("message_hex") else "NULL::BLOB"
     message = first("message" if has("message") else None, f"""pang_message(message_template, message_vars,
-            "@timestamp", {trace_id}, {span_id}, log.logger, {thread}, log.level, error.stack_trace, extra_vars)""" if v2 else None)
+            "@timestamp", {trace_id}, {span_id}, log.logger, {thread}, log.level, error.stack_trace, extra_vars,
+            {message_hex})""" if v2 else None)
+    doc_id = first('"_id"' if has("_id") else None, 'pang_hex_id("_id_bin", "_id_text")' if has("_id_bin") else None,
+                   "pang_file_event_id(log.file.fingerprint, log.offset)" if has("log", "fingerprint") else None)
     event = "event" if has("event", "ingested") else (
         "{'dataset': event.dataset, 'action': event.action, 'ingested': NULL::TIMESTAMPTZ}" if has("event") else "NULL")
     missing = {"agent": "STRUCT(id VARCHAR, name VARCHAR, type VARCHAR, version VARCHAR)",
@@ -661,12 +767,12 @@ def duckdb_view(source: str, name: str = "logs", partitions: tuple[str, ...] = (
     keep = "".join(f', "{p}"' for p in partitions)
     return f"""CREATE OR REPLACE VIEW {name} AS SELECT
         "@timestamp",
-        {first('"_id"' if has("_id") else None, 'pang_hex_id("_id_bin", "_id_text")' if has("_id_bin") else None)} AS "_id",
+        {doc_id} AS "_id",
         {message} AS message,
         log, service, host,
         {event} AS event,
         CASE WHEN trace IS NULL THEN NULL ELSE {{'id': {trace_id}}} END AS trace,
         {f"CASE WHEN span IS NULL THEN NULL ELSE {{'id': {span_id}}} END" if has("span") else "NULL::STRUCT(id VARCHAR)"} AS span,
         error, {passed}, tags,
-        {first("extra" if has("extra") else None, "pang_join(extra_template, extra_vars, NULL)" if v2 else None)} AS extra{keep}
+        {first("extra" if has("extra") else None, "pang_join(extra_template, extra_vars, NULL, NULL::BLOB)" if v2 else None)} AS extra{keep}
     FROM {source}"""

@@ -64,7 +64,9 @@ class Enricher:
         log = doc.get("log")
         if not isinstance(log, dict):
             log = doc["log"] = {}
-        log["file"] = {"path": ev.path}
+        # the stream's fingerprint (Filebeat's name for its file identity): with the offset it gives the
+        # document's _id, so the archive need not store the id (pang.archive.schema)
+        log["file"] = {"path": ev.path, "fingerprint": ev.key}
         log["offset"] = ev.start
         doc["host"] = {"name": self.host_name}
         doc["agent"] = self.agent

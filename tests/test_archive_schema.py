@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pang.archive import schema as S
+from pang.shippers.source.files import event_id as file_event_id
 
 # --- strategies ---------------------------------------------------------------------------
 
@@ -85,7 +86,9 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         log: dict[str, Any] = {"level": draw(_string_or(st.just(level))), "logger": draw(_string_or(st.just(logger))),
                                "offset": draw(st.one_of(st.integers(0, 2**40), json_values)),
                                "file": draw(st.one_of(st.just({"path": "/pang/logs/app/x/app.log"}),
-                                                      st.dictionaries(st.sampled_from(["path", "inode"]), json_values)))}
+                                                      st.builds(lambda fp: {"path": "/pang/logs/app/x/app.log", "fingerprint": fp},
+                                                                st.one_of(hex32, st.text(max_size=34))),
+                                                      st.dictionaries(st.sampled_from(["path", "fingerprint", "inode"]), json_values)))}
         for k in draw(st.sets(st.sampled_from(sorted(log)))):
             del log[k]
         if draw(st.booleans()):
@@ -132,7 +135,12 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         if stack is not None and draw(st.booleans()):
             message += "\n" + stack
         doc["message"] = message if draw(st.integers(0, 9)) else draw(json_values)
-    return draw(any_id), doc
+    doc_id = draw(any_id)
+    log = doc.get("log")
+    fp = log.get("file", {}).get("fingerprint") if isinstance(log, dict) and isinstance(log.get("file"), dict) else None
+    if isinstance(fp, str) and type(log.get("offset")) is int and draw(st.integers(0, 3)):
+        doc_id = file_event_id(fp, log["offset"])  # the agent's id, which the files do not store
+    return doc_id, doc
 
 
 def _hits(docs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -174,8 +182,7 @@ def _through_view(dataset: pads.Dataset) -> list[tuple[str, dict[str, Any]]]:
     try:
         con.execute("SET TimeZone = 'America/New_York'")  # the macros must not depend on the session's zone
         con.register("logs_stored", dataset)
-        for sql in S.DUCKDB_MACROS:
-            con.execute(sql)
+        S.duckdb_setup(con)
         con.execute(S.duckdb_view("logs_stored"))
         columns = ", ".join(f'"{f.name}"' for f in S.SCHEMA)  # what rehydrate selects
         table = con.sql(f"SELECT {columns} FROM logs").to_arrow_table()
@@ -196,8 +203,10 @@ def test_messages_round_trip(message: str, data: st.DataObject) -> None:
         message += "".join(data.draw(st.lists(st.sampled_from([v for v in fields.values() if v] or ["x"]), max_size=3)))
     stack = message[len(message) - data.draw(st.integers(0, len(message))):] if data.draw(st.booleans()) else None
     extra_vars = S.split_text(data.draw(st.text(alphabet="ab12 ", max_size=20)) + message[:8])[1]
-    template, variables = S.encode_message(message, ms, fields, stack, extra_vars)
-    assert S.decode_message(template, variables, ms, fields, stack, extra_vars) == message
+    if data.draw(st.booleans()):
+        message += " trace_id=" + data.draw(hex32)
+    template, variables, raw = S.encode_message(message, ms, fields, stack, extra_vars)
+    assert S.decode_message(template, variables, ms, fields, stack, extra_vars, raw) == message
 
 
 @given(st.text().filter(lambda t: not any("\x10" <= c <= "\x1f" for c in t)), json_values)
@@ -269,33 +278,79 @@ def test_view_reads_schema_version_1_files_next_to_newer_ones(tmp_path: Path) ->
     assert sorted(S.to_documents(dataset.to_table())) == [("new-2", new), ("old-1", old)]
 
 
+# The layout of schema version 2 files: no message_hex, no log.file.fingerprint, every _id stored.
+_V2 = pa.schema([
+    f if f.name != "log" else pa.field("log", pa.struct([*(g for g in f.type if g.name != "file"),
+                                                         pa.field("file", pa.struct([pa.field("path", pa.string())]))]))
+    for f in S.STORAGE_SCHEMA if f.name != "message_hex"
+])
+
+
+def _v2_table(doc_id: str, doc: dict[str, Any]) -> pa.Table:
+    """A row as schema version 2 wrote it (``doc`` has no fingerprint and no 32-digit hex in its message)."""
+    rows = S.to_table([{"_id": doc_id, "_source": doc}]).to_pylist()
+    for row in rows:
+        assert row.pop("message_hex") is None
+        if row["log"] and row["log"]["file"]:
+            assert row["log"]["file"].pop("fingerprint") is None
+        row["_id_text"] = doc_id  # v2 stored every id
+    return pa.Table.from_pylist(rows, schema=_V2)
+
+
 def test_query_connect_on_a_local_archive_of_any_schema_versions(tmp_path: Path) -> None:
     """``pang archive query`` and rehydrate on a file:// archive: DuckDB's own reader, whatever files are there."""
     from pang.archive.query import connect
     from pang.settings import Settings
 
     old_row, old_doc = _v1_file_row()
-    new_doc = {"@timestamp": "2029-06-01T10:00:00.000Z", "message": "new line 2", "trace": {"id": "cd" * 16},
-               "span": {"id": "ef" * 8}, "agent": {"id": "a"}, "process": {"thread": {"name": "main"}}}
+    v2_doc = {"@timestamp": "2029-06-01T10:00:00.000Z", "message": "new line 2", "trace": {"id": "cd" * 16},
+              "span": {"id": "ef" * 8}, "agent": {"id": "a"}, "process": {"thread": {"name": "main"}},
+              "log": {"file": {"path": "/p/app.log"}, "offset": 7}}
+    fp = "5dfbd3d12c4a3698aa2ca1af6a107b75"
+    v3_doc = {"@timestamp": "2029-06-01T11:00:00.000Z", "message": "new line 3 trace_id=4bf92f3577b34da6a3ce929d0e0e4736",
+              "log": {"file": {"path": "/p/app.log", "fingerprint": fp}, "offset": 99}}
+    v3_id = file_event_id(fp, 99)
     columns = ", ".join(f'"{f.name}"' for f in S.SCHEMA)
-    v1_path = "dataset=app/dt=2029-06-01/hour=09/part-0.parquet"
-    v2_path = "dataset=app/dt=2029-06-01/hour=10/part-0.parquet"
-    for case, files, expected in (("empty", [], []), ("v1", [v1_path], [("old-1", old_doc)]), ("v2", [v2_path], [("new-2", new_doc)]),
-                                  ("both", [v1_path, v2_path], [("new-2", new_doc), ("old-1", old_doc)])):
+    paths = {"v1": "dataset=app/dt=2029-06-01/hour=09/part-0.parquet", "v2": "dataset=app/dt=2029-06-01/hour=10/part-0.parquet",
+             "v3": "dataset=app/dt=2029-06-01/hour=11/part-0.parquet"}
+    tables = {"v1": pa.Table.from_pylist([old_row], schema=_V1), "v2": _v2_table("new-2", v2_doc),
+              "v3": S.to_table([{"_id": v3_id, "_source": v3_doc}])}
+    docs = {"v1": ("old-1", old_doc), "v2": ("new-2", v2_doc), "v3": (v3_id, v3_doc)}
+    for case in ("empty", "v1", "v2", "v3", "v1_v2", "v2_v3", "v1_v2_v3"):
+        versions = [] if case == "empty" else case.split("_")
         root = tmp_path / case
         root.mkdir()
-        for rel in files:
-            (root / rel).parent.mkdir(parents=True)
-            table = pa.Table.from_pylist([old_row], schema=_V1) if rel == v1_path else S.to_table([{"_id": "new-2", "_source": new_doc}])
-            pq.write_table(table, root / rel)
+        for v in versions:
+            (root / paths[v]).parent.mkdir(parents=True)
+            pq.write_table(tables[v], root / paths[v])
         con = connect(Settings(archive_url=root.as_uri(), state_dir=tmp_path / "state"))
         try:
             table = con.sql(f'SELECT {columns}, hour FROM logs ORDER BY "_id"').to_arrow_table()
             assert table.column_names == [*S.SCHEMA.names, "hour"], case
-            assert sorted(S.to_documents(table)) == expected, case
-            assert con.sql("SELECT count(*) FROM logs WHERE dt = '2029-06-01' AND hour = 10").fetchall() == [(int("v2" in case or case == "both"),)]
+            assert sorted(S.to_documents(table)) == sorted(docs[v] for v in versions), case
+            assert con.sql("SELECT count(*) FROM logs WHERE dt = '2029-06-01' AND hour = 10").fetchall() == [(int("v2" in case),)]
+            if "v3" in versions:  # the id the files do not hold, computed by pang's connection
+                assert con.sql('SELECT "_id", log.file.fingerprint, log.offset FROM logs WHERE hour = 11').fetchall() == [(v3_id, fp, 99)]
         finally:
             con.close()
+
+
+def test_the_agents_file_ids_are_not_stored_and_come_back() -> None:
+    """_id = hash(fingerprint, offset) is left out of the files; any other id (spool, foreign) is kept."""
+    fp = "5dfbd3d12c4a3698aa2ca1af6a107b75"
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    doc = {"@timestamp": "2029-06-01T10:00:00.123Z", "message": f"2029-06-01 10:00:00,123 INFO x - paid trace_id={trace}",
+           "log": {"level": "INFO", "file": {"path": "/p/app.log", "fingerprint": fp}, "offset": 42}}
+    hits = [{"_id": file_event_id(fp, 42), "_source": doc},  # the agent's id for this line
+            {"_id": "agent-7-1700000000-12", "_source": doc},  # a spool id
+            {"_id": file_event_id(fp, 43), "_source": doc}]  # not this line's: kept
+    rows = S.to_table(hits).to_pylist()
+    assert (rows[0]["_id_bin"], rows[0]["_id_text"]) == (None, None)
+    assert (rows[1]["_id_bin"], rows[1]["_id_text"]) == (None, "agent-7-1700000000-12")
+    assert rows[2]["_id_bin"] == bytes.fromhex(file_event_id(fp, 43))
+    # a 32-digit hex variable of the message is stored as 16 bytes
+    assert rows[0]["message_hex"] == bytes.fromhex(trace) and rows[0]["message_vars"].endswith(S.HEX)
+    assert S.to_documents(S.to_table(hits)) == [(h["_id"], h["_source"]) for h in hits]
 
 
 def test_timestamps_pang_does_not_write_are_kept_as_written() -> None:
@@ -311,7 +366,7 @@ def test_timestamps_pang_does_not_write_are_kept_as_written() -> None:
 
 
 def test_schema_version_and_layout_constants() -> None:
-    assert S.SCHEMA_VERSION == 2
+    assert S.SCHEMA_VERSION == 3
     stored = {".".join(p) for p in _paths(S.STORAGE_SCHEMA)}
     assert set(S.DICTIONARY_COLUMNS) <= stored
     assert set(S.COLUMN_ENCODINGS) <= stored and not set(S.COLUMN_ENCODINGS) & set(S.DICTIONARY_COLUMNS)

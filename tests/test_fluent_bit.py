@@ -469,6 +469,7 @@ def _pang_app(text: str, path: str, offset: int, received: str) -> tuple[str, di
     doc = orjson.loads(source)
     doc.pop("agent")
     doc["event"].pop("ingested")
+    doc["log"]["file"].pop("fingerprint")  # pang's stream identity (its _id's source); Fluent Bit has none
     return orjson.loads(action)["index"]["_index"], doc
 
 
