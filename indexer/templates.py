@@ -18,7 +18,7 @@ from typing import Any
 
 from pang.settings import Settings
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 
 KEYWORD = {"type": "keyword", "ignore_above": 1024}
 TEXT = {"type": "text"}
@@ -71,6 +71,14 @@ ECS_BASE: dict[str, Any] = {
 
 # Strings that no explicit mapping names become keywords, never text + keyword pairs.
 STRINGS_AS_KEYWORDS = {"strings_as_keywords": {"match_mapping_type": "string", "mapping": KEYWORD}}
+
+# An application's own JSON fields are keywords whatever their JSON type: services in one daily index
+# disagree (order_id 42 here, "O-42" there), and a keyword takes numbers, booleans and dates alike, so
+# only an object-vs-value clash still ends in dead letters. Search treats app.* as keywords too.
+APP_VALUES_AS_KEYWORDS = [
+    {f"app_{kind}_as_keyword": {"path_match": "app.*", "match_mapping_type": kind, "mapping": {"type": "keyword", "ignore_above": 1024}}}
+    for kind in ("string", "long", "double", "boolean", "date")
+]
 
 SYSLOG = {
     "log": _obj(
@@ -190,14 +198,14 @@ def index_templates() -> dict[str, dict[str, Any]]:
     numbers_as_doubles = {"numbers_as_doubles": {"match_mapping_type": "long", "mapping": DOUBLE}}
     floats_as_doubles = {"floats_as_doubles": {"match_mapping_type": "double", "mapping": DOUBLE}}  # not 32-bit float
     return {
-        "pang-logs-app": tmpl(["logs-app-*"], 100, APP),
+        "pang-logs-app": tmpl(["logs-app-*"], 100, APP, [*APP_VALUES_AS_KEYWORDS, STRINGS_AS_KEYWORDS]),
         "pang-logs-syslog": tmpl(["logs-syslog-*"], 100, SYSLOG),
         "pang-metrics": tmpl(["metrics-*"], 100, METRICS, [numbers_as_doubles, floats_as_doubles, STRINGS_AS_KEYWORDS]),
         "pang-metrics-business": tmpl(["metrics-business-*"], 200, BUSINESS),
         "pang-events": tmpl(["events-*"], 100, EVENTS),
         "pang-deadletter": tmpl(["deadletter-*"], 100, DEADLETTER),
         # Archived rows loaded back keep the shape of any log dataset.
-        "pang-rehydrated": tmpl(["rehydrated-*"], 100, _merge(APP, SYSLOG)),
+        "pang-rehydrated": tmpl(["rehydrated-*"], 100, _merge(APP, SYSLOG), [*APP_VALUES_AS_KEYWORDS, STRINGS_AS_KEYWORDS]),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from pang.indexer.client import client
@@ -74,3 +75,24 @@ def test_business_metrics_take_their_own_template(stack_settings: Settings, uniq
     assert b["business"]["properties"]["count"]["type"] == "long"
     load = m["system"]["properties"]["load"]["properties"]
     assert load["1"]["type"] == "double" and load["5"]["type"] == "double"  # not long, not 32-bit float
+
+
+def test_app_fields_of_different_json_types_share_one_daily_index(stack_settings: Settings, unique: str) -> None:
+    """order_id 42 from one service and "O-42" from another both index (no dead letters); objects still clash."""
+    from pang.indexer.client import connection
+    from pang.shippers.sink.bulk import BulkClient, encode_action
+
+    index = f"logs-app-2032.{1 + int(unique[:2], 16) % 12:02d}.{1 + int(unique[2:4], 16) % 28:02d}"
+    docs = [{"message": "a", "app": {"order_id": 42, "amount": 9.5, "paid": True}},
+            {"message": "b", "app": {"order_id": "O-42", "amount": "n/a", "paid": "yes"}},
+            {"message": "c", "app": {"order_id": "2032-01-01T00:00:00Z"}},
+            {"message": "d", "app": {"order_id": {"nested": 1}}}]
+    for i, d in enumerate(docs):
+        d["@timestamp"] = "2032-01-01T00:00:00Z"
+    result = BulkClient(connection(stack_settings)).post(
+        [encode_action(index, f"{unique}-{i}", orjson.dumps(d)) for i, d in enumerate(docs)], refresh=True)
+    assert sorted(result.ok) == [0, 1, 2] and [r[0] for r in result.rejected] == [3]
+    es = client(stack_settings)
+    for value in ("42", "O-42"):
+        assert es.count(index=index, body={"query": {"term": {"app.order_id": value}}})["count"] == 1
+    es.indices.delete(index=index)
