@@ -57,10 +57,10 @@ MESSAGES = (
 TEXTS = ("payment declined", "timeout", "order", "", "declined OR timeout", "service:payment AND level:ERROR")
 
 
-def _docs(day: datetime, n: int, rng: random.Random) -> list[bytes]:
+def _docs(day: datetime, base: int, n: int, rng: random.Random) -> list[bytes]:
     index = f"logs-app-{day:%Y.%m.%d}"
     out = []
-    for i in range(n):
+    for i in range(base, base + n):
         ts = day + timedelta(milliseconds=rng.randrange(86_400_000))
         svc = rng.choice(SERVICES)
         msg = rng.choice(MESSAGES).format(n=rng.randrange(10**7), ms=rng.randrange(2000), amt=rng.randrange(10**4) / 100, k=rng.randrange(5))
@@ -102,7 +102,7 @@ def load(settings: Any, docs: int, days: int, threads: int) -> dict[str, Any]:
                     item = next(work, None)
                 if item is None:
                     return
-                body = b"".join(_docs(day, item[1], random.Random(f"{d}-{item[0]}")))
+                body = b"".join(_docs(day, item[0], item[1], random.Random(f"{d}-{item[0]}")))
                 resp = pool.request("POST", conn.url + "/_bulk?filter_path=errors", body=body, timeout=120)
                 if resp.status != 200 or b'"errors":true' in resp.data:
                     raise SystemExit(f"bulk failed: {resp.status} {resp.data[:300]!r}")
@@ -119,6 +119,9 @@ def load(settings: Any, docs: int, days: int, threads: int) -> dict[str, Any]:
     names = ",".join(f"logs-app-{FIRST_DAY + timedelta(days=d):%Y.%m.%d}" for d in range(days))
     es.indices.refresh(index=names)
     secs = time.monotonic() - t0
+    counted = es.count(index=names)["count"]
+    if counted != per_day * days:  # every document has its own id: anything else is a bug of this script
+        raise SystemExit(f"search_bench: {counted:,} documents indexed, {per_day * days:,} sent")
     es.indices.forcemerge(index=names, max_num_segments=4, params={"request_timeout": 3600})
     return {"loaded": True, "docs": sent, "seconds": round(secs, 1), "docs_per_s": round(sent / secs)}
 
