@@ -29,10 +29,11 @@ class Page:
 
 def default_pages() -> tuple[Page, ...]:
     """The pages of ``pang dash``, in nav bar order."""
-    from pang.dashboards import search_page
+    from pang.dashboards import search_page, steady_page
 
     return (
         Page("/search", "Search", search_page.layout, search_page.register, aliases=("/",)),
+        Page("/steady", "Steady state", steady_page.layout, steady_page.register),
     )
 
 

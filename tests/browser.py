@@ -27,6 +27,21 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_MS = 20_000
 
 
+class _Shared:
+    """One Playwright and one Chromium per process, however many modules import the fixture.
+
+    Each test module that imports ``browser`` gets its own session-scoped fixture
+    definition, so pytest would run it once per module and keep each alive until
+    the session ends; a second ``sync_playwright()`` inside the first one's event
+    loop is refused. The instances share one browser instead; the last to finish
+    closes it.
+    """
+
+    users = 0
+    playwright: object = None
+    chromium: object = None
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """A Playwright ``Browser`` on Debian's Chromium, started once per session."""
@@ -36,12 +51,21 @@ def browser() -> Iterator[object]:
 
     expect.set_options(timeout=TIMEOUT_MS)  # auto-waiting assertions: generous on a busy 2-core machine
 
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    if _Shared.chromium is None:
+        _Shared.playwright = sync_playwright().start()
+        _Shared.chromium = _Shared.playwright.chromium.launch(  # type: ignore[attr-defined]
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    _Shared.users += 1
+    try:
+        yield _Shared.chromium
+    finally:
+        _Shared.users -= 1
+        if _Shared.users == 0:
+            try:
+                _Shared.chromium.close()  # type: ignore[attr-defined]
+            finally:
+                _Shared.playwright.stop()  # type: ignore[attr-defined]
+                _Shared.chromium = _Shared.playwright = None
 
 
 @pytest.fixture
