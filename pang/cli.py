@@ -661,6 +661,174 @@ def demo_traffic(
     out.print(f"ship them: pang ship --paths '{root}/*/*.log'")
 
 
+# --- steady state -------------------------------------------------------------------------
+
+steady_app = typer.Typer(help="Business signals (orders, payments) per minute against their cycles, and alerts.", no_args_is_help=True)
+app.add_typer(steady_app, name="steady")
+
+
+@steady_app.command("run")
+def steady_run(
+    ctx: typer.Context,
+    from_generator: Annotated[bool, typer.Option("--from-generator", help="First run: backfill history from the demo traffic generator's counts instead of the logs.")] = False,
+    seed: Annotated[int | None, typer.Option(help="The generator's seed (with --from-generator).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="One pass (judge the minutes completed so far), then exit.")] = False,
+) -> None:
+    """Judge each complete minute of the business signals; open and resolve alerts (events-* and webhooks).
+
+    Every PANG_STEADY_INTERVAL seconds, minutes older than PANG_STEADY_LAG_SECONDS are counted in the
+    logs, stored as rollups (metrics-business-*) and compared with their expectation. The first run
+    backfills the history the model needs. /metrics and /healthz listen on PANG_STEADY_HTTP_PORT.
+    SIGTERM stops after the current pass.
+    """
+    from pang.steady.notify import NotifyError
+    from pang.steady.rollups import RollupError
+    from pang.steady.runner import Runner, SteadyError, run, setup_logging
+
+    settings = settings_from(ctx)
+    try:
+        if once:
+            setup_logging()
+            runner = Runner(settings, from_generator=from_generator, seed=seed)
+            try:
+                changes = runner.step()
+            finally:
+                runner.shutdown()
+            for c in changes:
+                out.print(f"alert {c.kind}: {c.alert.signal} {c.alert.direction} ({c.alert.id})")
+            nxt = runner.saved.next_minute
+            out.print(f"judged {runner.stats.minutes_judged} minute(s)" + (f"; the next is {nxt:%Y-%m-%d %H:%M} UTC" if nxt else ""))
+            raise typer.Exit(0)
+
+        def ready(r: Runner) -> None:
+            out.print(f"pang steady: /metrics and /healthz on http://{settings.steady_http_host}:{r.http_port}", soft_wrap=True)
+
+        code = run(settings, from_generator=from_generator, seed=seed, on_ready=ready)
+    except (RollupError, SteadyError, NotifyError) as exc:
+        fail(str(exc))
+    except ValueError as exc:  # the signals or the model's settings (SignalError, ModelError)
+        fail(str(exc), 2)
+    except OSError as exc:
+        fail(f"cannot start: {exc.strerror or exc} (see PANG_STEADY_HTTP_PORT and PANG_STATE_DIR)")
+    raise typer.Exit(code)
+
+
+@steady_app.command("status")
+def steady_status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Each signal's last complete minute: value, expected, band, confidence, and its open alert."""
+    from zoneinfo import ZoneInfo
+
+    from pang.steady.rollups import RollupError
+    from pang.steady.runner import SteadyError, status
+
+    settings = settings_from(ctx)
+    try:
+        rows = status(settings)
+    except (RollupError, SteadyError) as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if as_json:
+        out.print_json(json.dumps([r.as_json() for r in rows]))
+        return
+    zone = ZoneInfo(settings.business_timezone)
+
+    def num(v: float | None, ratio: bool) -> str:
+        return "-" if v is None else (f"{v:.2%}" if ratio else f"{v:,.0f}")
+
+    table = Table("signal", "minute", "value", "expected", "band", "confidence", "state", "alert")
+    for r in rows:
+        ratio = r.ratio
+        minute = f"{r.minute.astimezone(zone):%Y-%m-%d %H:%M %Z}" if r.minute else "-"
+        band = "-" if r.lower is None or r.upper is None else f"{num(r.lower, ratio)} - {num(r.upper, ratio)}"
+        alert = f"{r.alert['severity']} since {datetime.fromisoformat(r.alert['opened'].replace('Z', '+00:00')).astimezone(zone):%H:%M}" if r.alert else ""
+        state = {"ok": "[green]ok[/]", "unknown": "unknown"}.get(r.state, f"[red]{r.state}[/]")
+        table.add_row(r.signal, minute, num(r.observed, ratio), num(r.expected, ratio), band,
+                      "low" if r.low_confidence else "ok", state, alert)
+    out.print(table)
+
+
+@steady_app.command("backtest")
+def steady_backtest(
+    ctx: typer.Context,
+    start: Annotated[str | None, typer.Option("--from", help="Start of the scored range (ISO 8601). Without --from/--to: the generator's default month.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End of the scored range (ISO 8601, excluded).")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="CSV of incident windows (start,end); default: the generator's ground truth.")] = None,
+    from_generator: Annotated[bool, typer.Option("--from-generator", help="With --from/--to: replay the generator's counts instead of the stored rollups.")] = False,
+    seed: Annotated[int | None, typer.Option(help="The generator's seed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON (delays in seconds; the baseline under 'baseline').")] = False,
+) -> None:
+    """Replay rollups through the model and the alert rule; score them against labelled incidents.
+
+    Prints per signal precision, recall (within 3 minutes, and at all), false alarms per week and the
+    detection delay (median, worst), by band of expected count, next to a seasonal-naive baseline (the
+    same minute last week, +-20 %), and whether issue 6's minimum is met. Exit 0: the figures are the output.
+    """
+    from datetime import timedelta
+
+    from pang.steady import backtest as bt
+    from pang.steady.model import ModelError, model_config
+    from pang.steady.signals import SignalError, signals_from
+
+    settings = settings_from(ctx)
+    try:
+        config = model_config(settings)
+        signals = signals_from(settings)
+    except (ModelError, SignalError) as exc:
+        fail(str(exc), 2)
+    ratios = [s.name for s in signals if s.is_ratio]
+    lo, hi = _when(start), _when(end)
+    if (lo is None) != (hi is None):
+        fail("give both --from and --to, or neither (the generator's default month)", 2)
+    try:
+        if lo is None or hi is None or from_generator:
+            if lo is None or hi is None:
+                series, truth, lo, hi = bt.generator_inputs(seed, settings.business_timezone)
+            else:
+                series, truth = bt.generator_series(lo, hi, seed, settings.business_timezone)
+            series = _with_ratios(series, signals)
+        else:
+            from pang.steady.rollups import RollupError, read_rollups
+
+            if hi - lo > timedelta(days=400):
+                fail("the range is longer than 400 days; backtest a shorter one", 2)
+            history = timedelta(weeks=config.history_weeks, days=2)
+            try:
+                series = read_rollups(settings, lo - max(history, timedelta(days=31 * config.month_history)), hi, signals)
+            except RollupError as exc:
+                fail(str(exc))
+            truth = bt.generator_labels(lo, hi, seed, settings.business_timezone) if labels is None else []
+        if labels is not None:
+            try:
+                text = labels.read_text(encoding="utf-8")
+            except OSError as exc:
+                fail(f"cannot read {labels}: {exc.strerror or exc}", 2)
+            truth = bt.labels_from_csv(text)
+        report = bt.backtest(series, truth, lo, hi, config, ratios=ratios)
+    except (bt.BacktestError, ModelError) as exc:
+        fail(str(exc), 2)
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        out.print(bt.format_report(report), soft_wrap=True, highlight=False, markup=False)
+
+
+def _with_ratios(series: dict, signals: list) -> dict:  # type: ignore[type-arg]
+    """Add configured ratio signals to generator counts (a minute with a 0 denominator has no ratio)."""
+    from pang.traffic import SIGNALS
+
+    by_action = {action: series[name] for name, action in SIGNALS.items() if name in series}
+    out = {s.name: by_action[s.action] for s in signals if s.is_count and s.action in by_action}
+    for s in signals:
+        if s.is_ratio and s.numerator in out and s.denominator in out:
+            num, den = out[s.numerator], out[s.denominator]
+            out[s.name] = {m: num[m] / d for m, d in den.items() if d and m in num}
+    return out
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:300]

@@ -9,9 +9,13 @@ What it runs, in order, all in this one process except the two servers:
    ``_ground_truth/``), and deployment events go to ``events-*``;
 3. the real agent (``pang ship``'s :class:`~pang.shippers.agent.Agent`) with
    its own state folder and free ports, shipping those files (and syslog);
-4. the archiver every minute (closed hours to Parquet in the archive);
-5. the dashboards (waitress), whose URL it prints with a link to the
-   incident's errors once it starts.
+4. the steady-state runner (``pang steady run``): business rollups of
+   about ten weeks of history written from the generator's counts, then
+   counted from the shipped logs each minute, alerts to ``events-*``;
+5. the archiver every minute (closed hours to Parquet in the archive);
+6. the dashboards (waitress), whose URL it prints, with a link to the
+   incident's errors once it starts and to the steady-state page when the
+   alert opens.
 
 Ctrl-C (or ``--duration``) stops everything it started, the stack included
 when the demo started it. Running it again continues the same traffic: the
@@ -131,6 +135,7 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
         agent = Agent(demo_settings, paths=[str(root / "*" / "*.log")])
         agent.start()
         _wait_shipped(settings, agent, stats.lines, console)
+        runner = _steady(demo_settings, options)
         server = _dashboards(settings)
         base = f"http://{settings.dash_host}:{server.effective_port}"
         state.url = base
@@ -148,9 +153,23 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
                 except Exception as exc:  # noqa: BLE001 - the demo reports and goes on; `pang archive run` shows details
                     console.print(f"[yellow]archive: {type(exc).__name__}: {str(exc)[:200]}[/]")
 
+        def steady() -> None:
+            from pang.steady.notify import alert_message
+
+            while not stop.wait(settings.steady_interval):
+                try:
+                    for change in runner.step():
+                        style = "bold red" if change.kind == "opened" else "green"
+                        console.print(f"[{style}]alert {change.kind}:[/] "
+                                      + alert_message(change.kind, change.alert, tz=settings.business_timezone)
+                                      + f"\n  {base}/steady?signal={change.alert.signal}&since=3h")
+                except Exception as exc:  # noqa: BLE001 - reported; the next pass judges the same minutes again
+                    console.print(f"[yellow]steady state: {type(exc).__name__}: {str(exc)[:200]}[/]")
+
         with _thread("demo-dashboards", server.run, stop), _thread("demo-traffic", live, stop), \
-                _thread("demo-archiver", archiver, stop):
+                _thread("demo-archiver", archiver, stop), _thread("demo-steady", steady, stop):
             console.print(f"\n[bold green]pang demo is ready:[/] {base}/search   (Ctrl-C stops everything the demo started)")
+            console.print(f"  steady state of orders and payments: {base}/steady?signal=orders&since=3h")
             console.print(f"  OpenSearch {settings.opensearch_url} · archive {settings.archive} · "
                           f"agent metrics http://{settings.ship_http_host}:{agent.http_port}/metrics")
             if ready is not None:
@@ -174,6 +193,16 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
                 stack.down(settings)
         console.print("demo stopped")
     return state
+
+
+def _steady(settings: Settings, options: DemoOptions) -> Any:
+    """The steady-state runner, its history backfilled from the generator's counts (what its logs would have held)."""
+    from pang.steady.runner import Runner
+
+    runner = Runner(settings, from_generator=True, seed=options.seed)
+    with step("business rollups: history from the generator (about 10 weeks), then the live logs"):
+        runner.prepare(datetime.now(UTC))
+    return runner
 
 
 def _dashboards(settings: Settings) -> Any:

@@ -207,6 +207,44 @@ class Settings(BaseSettings):
         default="Europe/Berlin",
         description='IANA time zone of the business\'s calendar ("23:59", "the 1st at 00:00"), e.g. Europe/Berlin or UTC.',
     )
+    # Steady state, the model (pang.steady): which log events are which business signal, and how the
+    # expected band and the alert rule are shaped. Defaults are tuned on `pang steady backtest`.
+    steady_signals: dict[str, str] = Field(
+        default_factory=lambda: {"orders": "order.placed", "payments": "payment.approved", "payment_failures": "payment.failed"},
+        description="Business signal name -> the event.action its log events carry (JSON object in the environment).",
+    )
+    steady_ratios: dict[str, str] = Field(
+        default_factory=dict,
+        description='Ratio signals: name -> "numerator/denominator" of two signals, e.g. {"payment_failure_ratio": "payment_failures/payments"}.',
+    )
+    steady_band_width: float = Field(default=4.5, gt=0, le=50, description="Half-width of the band in spreads (robust standard deviations).")
+    steady_history_weeks: int = Field(default=8, ge=1, le=52, description="Weeks of the same weekday and time the expectation is the median of.")
+    steady_min_cycles: int = Field(default=3, ge=1, le=52, description="Fewer earlier cycles than this: the band is low-confidence and raises no alert.")
+    steady_alert_k: int = Field(default=1, ge=1, le=60, description="An alert opens when K of the last N minutes are outside the band.")
+    steady_alert_n: int = Field(default=1, ge=1, le=60, description="N of the K-of-N rule (minutes).")
+    steady_alert_m: int = Field(default=5, ge=1, le=240, description="An open alert resolves after M minutes in a row back inside the band.")
+    steady_holidays: list[str] = Field(
+        default_factory=list,
+        description='Special days compared with their own kind: ISO dates ("2026-12-24") and/or country codes of the holidays package ("DE", "DE-BY").',
+    )
+    # `pang steady run`: the I/O side (rollups, alerts out, its own /metrics). A minute is judged only
+    # `steady_lag_seconds` after it ended: the agent ships within seconds, but a half-shipped minute
+    # would look like a drop.
+    steady_lag_seconds: float = Field(default=90.0, ge=0, le=3600, description="A minute is complete this many seconds after it ended.")
+    steady_log_datasets: list[Literal["app", "syslog"]] = Field(
+        default_factory=lambda: ["app"], description='Log datasets whose event.action is counted (JSON list): "app", "syslog".'
+    )
+    steady_interval: float = Field(default=15.0, gt=0, le=3600, description="Seconds between two passes of `pang steady run`.")
+    steady_http_host: str = Field(default="127.0.0.1", description="Where `pang steady run` serves /metrics and /healthz.")
+    steady_http_port: int = Field(default=9465, ge=0, le=65535, description="Port of `pang steady run`'s /metrics and /healthz (0: any free port).")
+    steady_webhooks: list[SecretStr] = Field(
+        default_factory=list,
+        description='URLs that get a POST per alert opened or resolved (JSON list in the environment; masked: Slack URLs hold a token).',
+    )
+    steady_webhook_format: Literal["json", "slack"] = Field(default="json", description="json: the alert as JSON; slack: a Slack-compatible {text, blocks} payload.")
+    steady_webhook_timeout: float = Field(default=120.0, gt=0, description="Seconds one delivery may take with its retries before it counts as failed.")
+    steady_webhook_backoff: float = Field(default=1.0, gt=0, description="First wait between webhook retries (doubles each time, up to 30 s).")
+    steady_rollup_retention_days: int = Field(default=800, ge=1, description="Days `metrics-business-*` rollups are kept (the model looks back months).")
 
     # --- local stack -----------------------------------------------------------------
     stack_start_timeout: float = Field(default=180.0, gt=0, description="Seconds to wait for a started server's health.")
@@ -221,6 +259,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_s3_endpoint(cls, value: str | None) -> str | None:
         return None if value in (None, "") else _http_url(value)
+
+    @field_validator("steady_webhooks")
+    @classmethod
+    def _check_steady_webhooks(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return [SecretStr(_http_url(url.get_secret_value())) for url in value]
 
     @field_validator("business_timezone")
     @classmethod

@@ -89,6 +89,17 @@ def test_demo_serves_dashboards_ships_traffic_and_its_incident_is_searchable(sta
         assert found > 0, f"no ERROR of {slowed} between {start} and {end}; output:\n{''.join(seen)[-3000:]}"
         messages = [str(h.source.get("message")) for h in search(stack_settings, request).hits]
         assert any("checkout step failed" in m for m in messages), messages  # the incident's own errors, not a burst
+        # the steady state sees the orders drop: an alert opens within minutes, with a link to its page
+        alert = _wait_for(lines, r"alert opened:.*(orders|payments) dropped", seen, 300)
+        page = _wait_for(lines, r"(http://\S+/steady\?signal=\w+&since=3h)", seen, 10).group(1)
+        with urllib.request.urlopen(page, timeout=30) as resp:
+            assert resp.status == 200
+        es = client(stack_settings)
+        es.indices.refresh(index="events-*")
+        opened = es.search(index="events-*", body={"query": {"bool": {"filter": [
+            {"term": {"event.action": "alert.opened"}}, {"term": {"rule.name": alert.group(1)}},
+            {"range": {"@timestamp": {"gte": start.isoformat()}}}]}}})["hits"]["hits"]
+        assert opened, "the alert is in events-* for the timeline and search"
     finally:
         proc.send_signal(signal.SIGINT)
         try:
