@@ -117,7 +117,8 @@ BUSINESS = {
 EVENTS = {
     # deploys, alerts, rollbacks: what changed and when ("what changed in the last hour?")
     "rule": _obj(name=KEYWORD, id=KEYWORD),
-    "alert": _obj(id=KEYWORD, state=KEYWORD, severity=KEYWORD, expected=DOUBLE, observed=DOUBLE),
+    "alert": _obj(id=KEYWORD, state=KEYWORD, severity=KEYWORD, direction=KEYWORD, expected=DOUBLE, observed=DOUBLE,
+                  evidence={"type": "flat_object"}),  # evidence varies by model version: never a mapping conflict
     "deployment": _obj(id=KEYWORD, from_version=KEYWORD, to_version=KEYWORD),
 }
 
