@@ -15,8 +15,8 @@ import pyarrow as pa
 
 from pang.archive.query import connect
 from pang.archive.schema import SCHEMA, to_documents
-from pang.indexer.client import connection
-from pang.indexer.naming import index_for
+from pang.indexer.client import client, connection
+from pang.indexer.naming import index_for, pattern_for
 from pang.settings import Settings
 from pang.shippers.sink.bulk import BulkClient, encode_action
 
@@ -56,4 +56,6 @@ def rehydrate(settings: Settings, start: datetime, end: datetime, *, where: str 
     finally:
         con.close()
         bulk.close()
+    if total:  # searchable at once: the point is to look at these rows again
+        client(settings).indices.refresh(index=pattern_for("rehydrated"), params={"ignore_unavailable": "true"})
     return total

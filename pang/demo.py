@@ -197,7 +197,11 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
 
 def _steady(settings: Settings, options: DemoOptions) -> Any:
     """The steady-state runner, its history backfilled from the generator's counts (what its logs would have held)."""
+    import logging
+
     from pang.steady.runner import Runner
+
+    logging.getLogger("pang.steady").setLevel(logging.ERROR)  # the demo prints alerts itself, with their links
 
     runner = Runner(settings, from_generator=True, seed=options.seed)
     with step("business rollups: history from the generator (about 10 weeks), then the live logs"):
