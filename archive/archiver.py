@@ -30,7 +30,8 @@ from pang.archive.store import ObjectStore, S3Store, open_store
 from pang.indexer.windows import hourly_counts, read_window
 from pang.settings import Settings
 
-LOG_DATASETS = ("app", "syslog")
+# Logs, and the business rollups of the steady state (long retention: the archive keeps them past the index).
+LOG_DATASETS = ("app", "syslog", "business")
 
 
 @dataclass

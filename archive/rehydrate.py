@@ -30,7 +30,7 @@ def rehydrate(settings: Settings, start: datetime, end: datetime, *, where: str 
     """Index archived rows of ``[start, end)`` (and ``where``, DuckDB SQL) into ``rehydrated-*``; returns the count."""
     columns = ", ".join(f'"{f.name}"' for f in SCHEMA)
     sql = (
-        f"SELECT {columns} FROM logs WHERE dt BETWEEN ? AND ? "
+        f"SELECT {columns} FROM logs WHERE dataset IN ('app', 'syslog') AND dt BETWEEN ? AND ? "  # logs, not rollups
         'AND "@timestamp" >= ? AND "@timestamp" < ?'
         + (f" AND ({where})" if where else "")
         + ' ORDER BY "@timestamp"'

@@ -162,13 +162,19 @@ def index_retention(
     days: Annotated[int | None, typer.Option(help="Age in days (default PANG_INDEX_RETENTION_DAYS).", min=1)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted, delete nothing.")] = False,
 ) -> None:
-    """Delete daily log indices past their age; refuse any index with an hour the archive does not hold."""
+    """Delete daily log indices (and business rollups) past their age; refuse any index with an hour the archive does not hold."""
     from pang.archive.archiver import archived_check
     from pang.indexer.retention import retention
 
     settings = settings_from(ctx)
     try:
-        result = retention(settings, archived_check(settings), older_than_days=days or settings.index_retention_days, dry_run=dry_run)
+        check = archived_check(settings)
+        result = retention(settings, check, older_than_days=days or settings.index_retention_days, dry_run=dry_run)
+        # business rollups live longer (PANG_STEADY_ROLLUP_RETENTION_DAYS), under the same archive rule
+        business = retention(settings, check, older_than_days=settings.steady_rollup_retention_days, datasets=("business",), dry_run=dry_run)
+        result.deleted += business.deleted
+        result.refused.update(business.refused)
+        result.kept += business.kept
     except Exception as exc:
         fail(f"retention failed: {_short(exc)}")
     for name in result.deleted:

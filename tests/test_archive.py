@@ -273,3 +273,19 @@ def test_expiration_on_the_file_archive(stack_settings: Settings, day: datetime,
     assert expire_local(settings, store, now=first_end + timedelta(days=30, minutes=30)) == 1
     assert [w.start.hour for w in manifests(store)] == [1]
     assert not list((tmp_path / "arch").rglob("hour=00/*"))
+
+
+def test_business_rollups_are_archived_like_logs(s3_archive: Settings, day: datetime, unique: str) -> None:
+    """The steady state's per-minute rollups (long retention) go to the archive's dataset=business, exactly."""
+    from pang.steady.rollups import write_rollups
+
+    hour = day + timedelta(hours=7)
+    series = {f"orders{unique}": {hour + timedelta(minutes=m): 100 + m for m in range(60)},
+              f"payments{unique}": {hour + timedelta(minutes=m): 90 + m for m in range(60)}}
+    write_rollups(s3_archive, series)
+    result = run(s3_archive, start=hour, end=hour + timedelta(hours=1), grace=timedelta(0))
+    assert any(w.window.dataset == "business" and w.rows == 120 for w in result.archived)
+    _, rows = query(s3_archive, "SELECT extra->>'$.business.metric' AS metric, sum(CAST(extra->>'$.business.count' AS BIGINT)) "
+                                f"FROM logs WHERE dataset = 'business' "
+                                f"AND dt = '{hour:%Y-%m-%d}' AND hour = 7 GROUP BY ALL ORDER BY 1")
+    assert rows == [(f"orders{unique}", sum(100 + m for m in range(60))), (f"payments{unique}", sum(90 + m for m in range(60)))]
