@@ -1,6 +1,6 @@
 """Real headless Chromium for dashboard tests: one browser per session, a fresh page per test.
 
-Import the fixtures into a test module (``from tests.browser import browser, page``);
+The ``browser`` and ``page`` fixtures are registered once in ``tests/conftest.py``;
 serve the app with :class:`ThreadServer`.
 Debian's Chromium (/usr/bin/chromium) is driven by Playwright; no browser is
 downloaded. Playwright gives every launch a fresh temporary profile (user data

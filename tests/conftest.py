@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pang.settings import Settings, load_settings
+from tests.browser import browser, page  # noqa: F401 - one Chromium for every browser test module
 from tests.helpers import stack_overrides
 
 

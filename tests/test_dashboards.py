@@ -31,7 +31,7 @@ from playwright.sync_api import Page, expect
 from pang.indexer.client import client
 from pang.indexer.naming import index_for
 from pang.settings import Settings
-from tests.browser import ThreadServer, browser, page, screenshot  # noqa: F401 - fixtures
+from tests.browser import ThreadServer, screenshot
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.stack

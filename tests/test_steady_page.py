@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from pang.settings import Settings
-from tests.browser import ThreadServer, browser, page, screenshot  # noqa: F401 - fixtures
+from tests.browser import ThreadServer, screenshot
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.stack
