@@ -148,7 +148,10 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
                 try:
                     # the last day only: the ten weeks of backfilled rollups would be 1,700 tiny windows
                     done = archive_run(settings, start=datetime.now(UTC) - timedelta(days=1))
-                    for w in done.archived:
+                    rollups = [w for w in done.archived if w.window.dataset == "business"]
+                    if rollups:
+                        console.print(f"archived {len(rollups)} hours of business rollups ({sum(w.rows for w in rollups):,} rows)")
+                    for w in (w for w in done.archived if w.window.dataset != "business"):
                         console.print(f"archived {w.window.dataset} {w.window.start:%Y-%m-%d %H}:00 UTC: {w.rows:,} rows to {settings.archive}"
                                       f"  (query: pang archive query \"SELECT count(*) FROM logs WHERE dt = '{w.window.start:%Y-%m-%d}'\")")
                 except Exception as exc:  # noqa: BLE001 - the demo reports and goes on; `pang archive run` shows details
@@ -200,9 +203,14 @@ def _steady(settings: Settings, options: DemoOptions) -> Any:
     """The steady-state runner, its history backfilled from the generator's counts (what its logs would have held)."""
     import logging
 
-    from pang.steady.runner import Runner
+    from pang.steady.runner import Runner, state_path
 
     logging.getLogger("pang.steady").setLevel(logging.ERROR)  # the demo prints alerts itself, with their links
+    state = state_path(settings)
+    if state.exists() and time.time() - state.stat().st_mtime > 600:
+        # The demo was not running for a while: no logs is not "no orders". Start judging afresh; the
+        # runner fills the minutes it missed from the generator, which knows what they held.
+        state.unlink()
 
     runner = Runner(settings, from_generator=True, seed=options.seed)
     with step("business rollups: history from the generator (about 10 weeks), then the live logs"):

@@ -308,14 +308,18 @@ class Runner:
         """
         spans = history_spans(self.config, end, end)
         latest = latest_rollup(self.settings, [s.name for s in signals])
-        if latest is not None and latest >= end - self.history:
-            log.info("rollups exist up to %s: continuing from there", f"{latest:%Y-%m-%d %H:%M}")
-            return min(latest + MINUTE, end)
         if self.from_generator:
+            # the generator knows every minute, also those no demo was running for: fill from the last rollup on
             for lo, hi in spans:
+                lo = max(lo, latest + MINUTE) if latest is not None else lo
+                if lo >= hi:
+                    continue
                 log.info("backfilling rollups from the traffic generator: %s to %s", f"{lo:%Y-%m-%d %H:%M}", f"{hi:%Y-%m-%d %H:%M}")
                 self.stats.backfilled += backfill_from_generator(self.settings, lo, hi, self.seed, signals=signals)
             return end
+        if latest is not None and latest >= end - self.history:
+            log.info("rollups exist up to %s: continuing from there", f"{latest:%Y-%m-%d %H:%M}")
+            return min(latest + MINUTE, end)
         coverage = log_coverage(self.settings, signals)
         if coverage is None:
             log.warning("no business events in the logs yet: judging starts now, with low confidence until history builds up")
