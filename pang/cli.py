@@ -404,7 +404,7 @@ def dash(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default PANG_DASH_HOST, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default PANG_DASH_PORT, 8050).", min=0, max=65535)] = None,
 ) -> None:
-    """Serve the dashboards (search, ...) in the foreground; basic auth when PANG_DASH_USERNAME/_PASSWORD are set."""
+    """Serve the dashboards (search, steady state) in the foreground; basic auth when PANG_DASH_USERNAME/_PASSWORD are set."""
     from pang.dashboards.app import DashAuthError, serve
 
     settings = settings_from(ctx)
