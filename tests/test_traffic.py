@@ -497,7 +497,8 @@ def test_cli_live_run_flushes_records_an_injected_incident_and_stops_on_ctrl_c(t
     assert "injected inc-" in stdout and "done:" in stdout
     records = [orjson.loads(line) for line in (root / "_ground_truth" / "incidents.jsonl").read_bytes().splitlines()]
     rec = next(r for r in records if r["injected"])  # a scheduled incident running now may be recorded too
-    assert rec["minutes"] == 7 and rec["effects"]["orders"] == 0.3
+    # the headline drop hits orders, or payments when the slowed service is payment (orders then drop less)
+    assert rec["minutes"] == 7 and max(rec["effects"]["orders"], rec["effects"]["payments"]) == 0.3
     start = datetime.fromisoformat(rec["start"].replace("Z", "+00:00"))
     minute = timedelta(minutes=1)
     assert began.replace(second=0, microsecond=0) + minute <= start <= datetime.now(UTC).replace(second=0, microsecond=0) + minute
