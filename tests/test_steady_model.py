@@ -189,3 +189,14 @@ def test_settings_make_the_model_and_the_signals() -> None:
         parse_signals({"orders": "order.placed"}, {"r": "orders/refunds"})
     with pytest.raises(ModelError, match="K <= N"):
         ModelConfig(k=3, n=2)
+
+
+def test_a_coarser_step_uses_the_same_local_time_in_points_of_that_step() -> None:
+    cfg = ModelConfig(timezone="Europe/Berlin", history_weeks=3, step=15)
+    target = utc(datetime(2026, 10, 26, 10, 0, tzinfo=BERLIN))  # after the DST change
+    series = {t: v for t, v in unique_series(target - timedelta(weeks=4), target + timedelta(hours=1)).items() if t.minute % 15 == 0}
+    [p] = evaluate(series, target, target + timedelta(minutes=15), cfg)
+    assert p.minute == target
+    assert p.cycles["last_week"] == series[utc(datetime(2026, 10, 19, 10, 0, tzinfo=BERLIN))]
+    with pytest.raises(ModelError, match="step"):
+        ModelConfig(step=7)

@@ -47,6 +47,7 @@ minutes outside, :mod:`pang.steady.alerts`) sits on top.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -69,10 +70,11 @@ __all__ = [
 _WEEK = 7 * 1440
 _DAY = 1440
 _SQRT_PI_2 = math.pi / 2  # variance of a median of n normal values ~ (pi/2) sigma^2 / n
+STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # minutes; divisors of 60, so DST shifts are whole points
 
 # minute kinds (how a minute's cycles are chosen)
-ORDINARY, DAILY_PEAK, MONTH_PEAK, HOLIDAY = 0, 1, 2, 3
-_KIND_NAMES = {ORDINARY: "weekly", DAILY_PEAK: "daily_peak", MONTH_PEAK: "month_start", HOLIDAY: "holiday"}
+ORDINARY, DAILY_PEAK, MONTH_PEAK, HOLIDAY, LEVEL = 0, 1, 2, 3, 4
+_KIND_NAMES = {ORDINARY: "weekly", DAILY_PEAK: "daily_peak", MONTH_PEAK: "month_start", HOLIDAY: "holiday", LEVEL: "recent_level"}
 
 
 class ModelError(ValueError):
@@ -112,6 +114,10 @@ class ModelConfig:
     context_minutes: int = 30  # the half hour that scales a calendar peak's earlier values
     critical_deviation: float = 0.4  # |observed - expected| / expected at or above this: critical
     kind: Literal["count", "ratio"] = "count"  # "ratio": no counting floor
+    step: int = 1  # minutes per point (a divisor of 60); windows, K, N, M count points of this step
+    select_days: float = 7.0  # trailing days over which the cycles and the recent level are compared
+    select_ratio: float = 0.7  # the recent level's error below this share of the cycles': no cycle, use the level
+    small_count: float = 10.0  # count medians below this: the mean over neighbouring points of the cycles
 
     def __post_init__(self) -> None:
         try:
@@ -134,6 +140,23 @@ class ModelConfig:
             raise ModelError("a peak window's end must not be before its start")
         for spec in self.holidays:
             _holiday_spec(spec)
+        if self.step not in STEPS:
+            raise ModelError(f"step must be one of {', '.join(map(str, STEPS))} minutes (got {self.step})")
+        if not 0 < self.select_ratio <= 1 or self.select_days <= 0:
+            raise ModelError("select_ratio must be in (0, 1] and select_days positive")
+
+    @property
+    def day_points(self) -> int:
+        return _DAY // self.step
+
+    @property
+    def level_points(self) -> int:
+        """Points of the level factor's look-back: ``level_minutes`` at 1 minute, at least 12 points on coarser steps."""
+        return self.level_minutes if self.step == 1 else max(self.level_minutes // self.step, 12)
+
+    @property
+    def level_min_points(self) -> int:
+        return max(1, math.ceil(self.level_points * self.level_min_minutes / self.level_minutes))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -236,18 +259,28 @@ def _from_epoch_minute(m: int) -> datetime:
     return datetime.fromtimestamp(m * 60, UTC)
 
 
-def _offsets(first: int, count: int, tz: ZoneInfo) -> np.ndarray:
-    """UTC offset in minutes of every minute ``first .. first+count-1`` (epoch minutes).
+def _epoch_unit(t: datetime, step: int) -> int:
+    """The point (of ``step`` minutes, aligned to the epoch in UTC) that ``t`` falls in."""
+    return _epoch_minute(t) // step
 
-    Sampled hourly and resolved minute by minute only in the hours where the
+
+def _from_epoch_unit(u: int, step: int) -> datetime:
+    return _from_epoch_minute(u * step)
+
+
+def _offsets(first: int, count: int, tz: ZoneInfo, step: int = 1) -> np.ndarray:
+    """UTC offset, in points of ``step`` minutes, of every point ``first .. first+count-1`` (epoch points).
+
+    Sampled hourly and resolved point by point only in the hours where the
     offset changes, so months cost a few thousand zone look-ups, not 100k.
     """
-    def off(m: int) -> int:
-        d = _from_epoch_minute(m).astimezone(tz).utcoffset()
-        return int(d.total_seconds()) // 60 if d is not None else 0
+    def off(u: int) -> int:
+        d = _from_epoch_unit(u, step).astimezone(tz).utcoffset()
+        return (int(d.total_seconds()) // 60 if d is not None else 0) // step
 
+    per_hour = max(1, 60 // step)
     out = np.empty(count, dtype=np.int64)
-    hours = list(range(0, count, 60)) + [count - 1] if count else []
+    hours = list(range(0, count, per_hour)) + [count - 1] if count else []
     samples = [off(first + h) for h in hours]
     for i in range(len(hours) - 1):
         a, b = hours[i], hours[i + 1]
@@ -263,18 +296,27 @@ def _offsets(first: int, count: int, tz: ZoneInfo) -> np.ndarray:
 
 @dataclass
 class _Grid:
-    """The series on a regular UTC minute grid, with each minute's local wall-clock position."""
+    """The series on a regular UTC grid of ``step``-minute points, with each point's local wall-clock position."""
 
-    first: int  # epoch minute of index 0
+    first: int  # epoch point of index 0
     values: np.ndarray  # float, NaN = missing
-    local: np.ndarray  # local wall-clock minute (epoch-like: minutes since 1970-01-01 00:00 local)
-    inverse: np.ndarray  # local minute - local_first -> grid index (first occurrence), -1 if none
+    local: np.ndarray  # local wall-clock point (points since 1970-01-01 00:00 local)
+    inverse: np.ndarray  # local point - local_first -> grid index (first occurrence), -1 if none
     local_first: int
-    kind: np.ndarray  # minute kinds
+    kind: np.ndarray  # point kinds
     holidays: frozenset[date]
+    step: int = 1
+
+    @property
+    def day(self) -> int:
+        return _DAY // self.step
+
+    @property
+    def week(self) -> int:
+        return _WEEK // self.step
 
     def at_local(self, local_minutes: np.ndarray) -> np.ndarray:
-        """Grid indices of local wall-clock minutes (-1 where outside the grid or not existing)."""
+        """Grid indices of local wall-clock points (-1 where outside the grid or not existing)."""
         rel = local_minutes - self.local_first
         ok = (rel >= 0) & (rel < len(self.inverse))
         out = np.full(local_minutes.shape, -1, dtype=np.int64)
@@ -288,9 +330,9 @@ class _Grid:
         return out
 
 
-def _local_dates(local: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(day number, weekday Monday=0, day of month) of local minutes."""
-    days = local // _DAY
+def _local_dates(local: np.ndarray, day_points: int = _DAY) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(day number, weekday Monday=0, day of month) of local points."""
+    days = local // day_points
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
     d64 = days.astype("datetime64[D]")
     dom = (d64 - d64.astype("datetime64[M]")).astype(np.int64) + 1
@@ -298,27 +340,29 @@ def _local_dates(local: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _build_grid(series: Mapping[datetime, float | None], first: int, last: int, config: ModelConfig) -> _Grid:
+    step = config.step
     count = last - first
     values = np.full(count, np.nan)
     for t, v in series.items():
         if v is None:
             continue
-        i = _epoch_minute(t) - first
+        i = _epoch_unit(t, step) - first
         if 0 <= i < count:
             fv = float(v)
             if math.isfinite(fv):
-                values[i] = fv
-    off = _offsets(first, count, config.tz)
+                values[i] = fv if math.isnan(values[i]) else values[i] + fv  # two keys in one point: added up
+    off = _offsets(first, count, config.tz, step)
     local = np.arange(first, last, dtype=np.int64) + off
     local_first = int(local.min()) if count else 0
     span = int(local.max()) - local_first + 1 if count else 0
     inverse = np.full(span, -1, dtype=np.int64)
     rel = local - local_first
     inverse[rel[::-1]] = np.arange(count - 1, -1, -1)  # reversed: the first occurrence (fold 0) wins
-    days, weekday, dom = _local_dates(local)
-    mod = local % _DAY
+    day_points = _DAY // step
+    days, weekday, dom = _local_dates(local, day_points)
+    mod = local % day_points
     kind = np.zeros(count, dtype=np.int8)
-    d0, d1 = _hm(config.daily_peak[0]), _hm(config.daily_peak[1])
+    d0, d1 = _hm(config.daily_peak[0]) // step, _hm(config.daily_peak[1]) // step
     kind[(mod >= d0) & (mod <= d1)] = DAILY_PEAK
     hol: frozenset[date] = frozenset()
     if config.holidays and count:
@@ -327,9 +371,9 @@ def _build_grid(series: Mapping[datetime, float | None], first: int, last: int, 
         if hol:
             hol_days = np.array([(h - date(1970, 1, 1)).days for h in hol], dtype=np.int64)
             kind[np.isin(days, hol_days)] = HOLIDAY
-    m0, m1 = _hm(config.month_peak[0]), _hm(config.month_peak[1])
+    m0, m1 = _hm(config.month_peak[0]) // step, _hm(config.month_peak[1]) // step
     kind[(dom == 1) & (mod >= m0) & (mod <= m1)] = MONTH_PEAK
-    return _Grid(first, values, local, inverse, local_first, kind, hol)
+    return _Grid(first, values, local, inverse, local_first, kind, hol, step)
 
 
 def _day_to_date(day: int) -> date:
@@ -366,7 +410,7 @@ def _robust(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _weekly(grid: _Grid, idx: np.ndarray, config: ModelConfig) -> _Centre:
     """Same weekday and local time over the last ``history_weeks`` weeks (other kinds of day skipped)."""
     weeks = np.arange(1, config.history_weeks + 1, dtype=np.int64)
-    refs = grid.at_local(grid.local[idx][:, None] - weeks[None, :] * _WEEK)
+    refs = grid.at_local(grid.local[idx][:, None] - weeks[None, :] * grid.week)
     vals = grid.value(refs)
     ref_kind = np.where(refs >= 0, grid.kind[np.maximum(refs, 0)], -1)
     # A holiday or a month-start minute is no "ordinary last week" (and vice versa); a daily peak is
@@ -389,13 +433,14 @@ def _calendar(grid: _Grid, idx: np.ndarray, weekly_raw: Any, config: ModelConfig
     Returns ``target index -> (median, mad, n, [(cycle name, grid index)])``.
     """
     out: dict[int, tuple[float, float, int, list[tuple[str, int]]]] = {}
-    ctx = config.context_minutes
-    d0 = _hm(config.daily_peak[0])
-    m1 = _hm(config.month_peak[1])
+    step = grid.step
+    ctx = max(1, config.context_minutes // step)
+    d0 = _hm(config.daily_peak[0]) // step
+    m1 = _hm(config.month_peak[1]) // step
     for i in idx.tolist():
         kind = int(grid.kind[i])
         loc = int(grid.local[i])
-        day, mod = divmod(loc, _DAY)
+        day, mod = divmod(loc, grid.day)
         today = _day_to_date(day)
         named: list[tuple[str, int, float]] = []  # (name, ref index, scaled value)
         if kind == DAILY_PEAK:
@@ -423,7 +468,7 @@ def _calendar(grid: _Grid, idx: np.ndarray, weekly_raw: Any, config: ModelConfig
         elif kind == HOLIDAY:
             earlier = sorted((h for h in grid.holidays if h < today), reverse=True)[: config.history_weeks]
             for h in earlier:
-                ref = int(grid.at_local(np.array([(h - date(1970, 1, 1)).days * _DAY + mod]))[0])
+                ref = int(grid.at_local(np.array([(h - date(1970, 1, 1)).days * grid.day + mod]))[0])
                 v = float(grid.values[ref]) if ref >= 0 else math.nan
                 named.append((f"holiday_{h.isoformat()}", ref, v))
         else:
@@ -441,7 +486,7 @@ def _calendar(grid: _Grid, idx: np.ndarray, weekly_raw: Any, config: ModelConfig
 
 def _context_expected(grid: _Grid, day: int, lo: int, hi: int, weekly_raw: Any) -> float:
     """Sum of today's unscaled weekly expectation over local minutes [lo, hi) of ``day``."""
-    idx = grid.at_local(np.arange(day * _DAY + lo, day * _DAY + hi, dtype=np.int64))
+    idx = grid.at_local(np.arange(day * grid.day + lo, day * grid.day + hi, dtype=np.int64))
     if (idx < 0).any():
         return math.nan
     exp = weekly_raw(idx)
@@ -450,11 +495,11 @@ def _context_expected(grid: _Grid, day: int, lo: int, hi: int, weekly_raw: Any) 
 
 def _scaled(grid: _Grid, ref_day: int, mod: int, lo: int, hi: int, want: float, name: str) -> tuple[str, int, float]:
     """An earlier day's value at the same local time, scaled by its context against today's."""
-    ref = int(grid.at_local(np.array([ref_day * _DAY + mod], dtype=np.int64))[0])
+    ref = int(grid.at_local(np.array([ref_day * grid.day + mod], dtype=np.int64))[0])
     if ref < 0 or math.isnan(want):
         return name, ref, math.nan
     v = grid.values[ref]
-    ctx = grid.value(grid.at_local(np.arange(ref_day * _DAY + lo, ref_day * _DAY + hi, dtype=np.int64)))
+    ctx = grid.value(grid.at_local(np.arange(ref_day * grid.day + lo, ref_day * grid.day + hi, dtype=np.int64)))
     have = float(np.nansum(ctx))
     if np.isnan(ctx).sum() > len(ctx) // 3 or have <= 0:
         return name, ref, math.nan
@@ -482,6 +527,7 @@ class Evaluation:
     kind: np.ndarray  # minute kinds
     level: np.ndarray
     cycles: list[dict[str, float | None]] | None = None
+    step: int = 1  # minutes per point (``minutes`` are the points' starts, in epoch minutes)
 
 
 def evaluate_arrays(
@@ -493,27 +539,32 @@ def evaluate_arrays(
     with_cycles: bool = True,
 ) -> Evaluation:
     """:func:`evaluate` as arrays (the backtest's fast path)."""
-    s, e = _epoch_minute(start), _epoch_minute(end)
-    if start.tzinfo is not None and (start.second or start.microsecond):
+    step = config.step
+    start = start if start.tzinfo is not None else start.replace(tzinfo=UTC)
+    s, e = _epoch_unit(start, step), _epoch_unit(end, step)
+    if _from_epoch_unit(s, step) < start:
         s += 1
     if e <= s:
         empty = np.zeros(0)
         return Evaluation(np.zeros(0, np.int64), empty, empty, empty, empty, empty, np.zeros(0, bool),
-                          np.zeros(0, np.int8), empty, np.zeros(0, np.int64), np.zeros(0, np.int8), empty, [] if with_cycles else None)
+                          np.zeros(0, np.int8), empty, np.zeros(0, np.int64), np.zeros(0, np.int8), empty,
+                          [] if with_cycles else None, step)
     if series:
-        first_key = min(_epoch_minute(t) for t in series)
+        first_key = min(_epoch_unit(t, step) for t in series)
     else:
         first_key = s
-    lookback = config.history_weeks * _WEEK + 2 * 60
-    month_back = (config.month_history + 1) * 31 * _DAY
+    day = config.day_points
+    lookback = config.history_weeks * 7 * day + 2 * max(1, 60 // step)
+    month_back = (config.month_history + 1) * 31 * day
     first = min(s, max(first_key, s - max(lookback, month_back)))
-    pre = max(config.windows) + config.level_minutes * 6  # room for the windows and the level factor
+    select = max(1, int(round(config.select_days * day)))
+    pre = max(config.windows) + config.level_points * 6 + select  # room for the windows, the level factor, the choice
     first = min(first, s - pre)
-    last = e + config.month_history * 0 + _DAY  # room for context minutes after a month-start window
+    last = e + day  # room for context points after a month-start window
     grid = _build_grid(series, first, last, config)
 
     lo_i, hi_i = s - first, e - first
-    work = np.arange(max(0, lo_i - pre), hi_i, dtype=np.int64)  # minutes whose expectation we need
+    work = np.arange(max(0, lo_i - pre), hi_i, dtype=np.int64)  # points whose expectation we need
 
     weekly_cache: dict[int, float] = {}
 
@@ -527,6 +578,8 @@ def evaluate_arrays(
 
     wk = _weekly(grid, work, config)
     med, mad, n = wk.median.copy(), wk.mad.copy(), wk.n.copy()
+    if config.kind == "count" and config.small_count > 0:
+        _pool_small_counts(grid, work, med, mad, n, config)
     need = np.full(len(work), config.min_cycles)
     # fill the weekly cache cheaply for context look-ups inside the work range
     for j, i in enumerate(work.tolist()):
@@ -555,7 +608,7 @@ def evaluate_arrays(
     raw_spread = spread_of(med, mad, n)
     width = config.band_width
 
-    # Level factor: the last level_minutes minutes against their own unscaled expectation.
+    # Level factor: the last level_points points against their own unscaled expectation.
     usable = ~low & ~np.isnan(obs) & (np.abs(obs - med) <= width * raw_spread)
     usable &= _window_inside(obs, med, raw_spread, usable, width)
     o_use = np.where(usable, obs, 0.0)
@@ -568,7 +621,17 @@ def evaluate_arrays(
     if config.kind == "ratio":
         spread = np.fmax(spread, raw_spread * level)
 
-    # Outside: a window of w minutes ending here, summed, against its summed band.
+    # No cycle: where the recent level has forecast clearly better than the cycles lately, use it.
+    kinds = grid.kind[work].copy()
+    recent, recent_mad, recent_n = _recent_level(obs, config.level_points)
+    chosen = _choose_level(obs, expected, recent, np.fmax(raw_spread, spread), low, select, config)
+    if chosen.any():
+        expected = np.where(chosen, recent, expected)
+        spread = np.where(chosen, spread_of(recent, recent_mad, recent_n), spread)
+        low = low | (chosen & (recent_n < max(3, config.level_min_points)))
+        kinds[chosen] = LEVEL
+
+    # Outside: a window of w points ending here, summed, against its summed band.
     out_dir = np.zeros(len(work), dtype=np.int8)
     score = np.zeros(len(work))
     win = np.zeros(len(work), dtype=np.int64)
@@ -591,7 +654,7 @@ def evaluate_arrays(
         out_dir[jj] = np.sign(z[hit]).astype(np.int8)
         score[jj] = z[hit]
         win[jj] = w
-    # a minute's single value decides its own score when no window is outside
+    # a point's single value decides its own score when no window is outside
     z1 = np.where(valid, _z(np.nan_to_num(obs), np.nan_to_num(expected), np.nan_to_num(spread) ** 2, config.kind), 0.0)
     score = np.where(win > 0, score, z1)
 
@@ -600,7 +663,7 @@ def evaluate_arrays(
     spr_s = spread[sl]
     lower, upper = _band(exp_s, spr_s, width, config.kind)
     ev = Evaluation(
-        minutes=np.arange(s, e, dtype=np.int64),
+        minutes=np.arange(s, e, dtype=np.int64) * step,
         observed=obs[sl],
         expected=exp_s,
         spread=spr_s,
@@ -610,14 +673,16 @@ def evaluate_arrays(
         outside=out_dir[sl],
         score=score[sl],
         window=win[sl],
-        kind=grid.kind[work][sl],
+        kind=kinds[sl],
         level=level[sl],
+        step=step,
     )
     if with_cycles:
         names = _weekly_names(config.history_weeks)
         refs = wk.refs[sl]
         cyc: list[dict[str, float | None]] = []
         vals_all = grid.value(refs)
+        rec_s = recent[sl]
         for t in range(e - s):
             i = int(work[sl.start + t])
             if i in cal:
@@ -626,8 +691,77 @@ def evaluate_arrays(
             else:
                 row = vals_all[t]
                 cyc.append({nm: (None if math.isnan(v) else float(v)) for nm, v in zip(names, row.tolist())})
+            if ev.kind[t] == LEVEL:
+                cyc[-1]["recent_level"] = _none(rec_s[t])
         ev.cycles = cyc
     return ev
+
+
+def _pool_small_counts(grid: _Grid, work: np.ndarray, med: np.ndarray, mad: np.ndarray, n: np.ndarray, config: ModelConfig) -> None:
+    """Small counts (a median below ``small_count``): the mean over the cycles' neighbouring points, in place.
+
+    The median of a few Poisson counts is biased low (the median of counts
+    with a mean of 0.6 is 0), so a quiet night's expectation would be too low
+    and a handful of orders would look like a spike. The mean over the same
+    cycles and two points either side (5 x the values) is unbiased and steady.
+    """
+    sm = np.flatnonzero(~np.isnan(med) & (med < config.small_count) & (grid.kind[work] == ORDINARY))
+    if not sm.size:
+        return
+    cols = []
+    for d in (-2, -1, 0, 1, 2):
+        idx = np.clip(work[sm] + d, 0, len(grid.values) - 1)
+        c = _weekly(grid, idx, config)
+        cols.append(grid.value(c.refs))
+    vals = np.concatenate(cols, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing rows: NaN, handled below
+        mean = np.nanmean(vals, axis=1)
+        dev = 1.4826 * np.nanmedian(np.abs(vals - mean[:, None]), axis=1)
+    ok = ~np.isnan(mean)
+    med[sm[ok]] = mean[ok]
+    mad[sm[ok]] = dev[ok]
+
+
+def _recent_level(obs: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, robust spread (1.4826 x MAD) and count of the last ``points`` values before each point (not itself)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    size = len(obs)
+    padded = np.concatenate([np.full(points, np.nan), obs])
+    win = sliding_window_view(padded, points)[:size]  # row j: obs[j - points : j]
+    count = np.sum(~np.isnan(win), axis=1)
+    centre = np.full(size, np.nan)
+    dev = np.full(size, np.nan)
+    ok = count > 0
+    if ok.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            w = win[ok]
+            c = np.nanmedian(w, axis=1)
+            centre[ok] = c
+            dev[ok] = 1.4826 * np.nanmedian(np.abs(w - c[:, None]), axis=1)
+    return centre, dev, count
+
+
+def _choose_level(
+    obs: np.ndarray, expected: np.ndarray, recent: np.ndarray, scale: np.ndarray, low: np.ndarray, select: int, config: ModelConfig
+) -> np.ndarray:
+    """True where the series shows no usable cycle: over the last ``select`` points, the recent level forecast
+    the observed values clearly better (``select_ratio``) than the cycles did.
+
+    Errors are measured in spreads and capped at 4, so a few hours of incident
+    cannot flip a series with a real cycle to the level (nor back).
+    """
+    both = ~low & ~np.isnan(obs) & ~np.isnan(expected) & ~np.isnan(recent) & (scale > 0)
+    with np.errstate(all="ignore"):
+        u_c = np.where(both, np.minimum(np.abs(obs - expected) / scale, 4.0), 0.0)
+        u_l = np.where(both, np.minimum(np.abs(obs - recent) / scale, 4.0), 0.0)
+    cc, cl, cn = (np.concatenate([[0.0], np.cumsum(a)]) for a in (u_c, u_l, both.astype(float)))
+    idx = np.arange(len(obs))
+    a = np.maximum(idx - select, 0)
+    sc, sl, sn = cc[idx] - cc[a], cl[idx] - cl[a], cn[idx] - cn[a]
+    return (sn >= select / 4) & (sl < config.select_ratio * sc) & ~np.isnan(recent)
 
 
 def _z(observed: np.ndarray, expected: np.ndarray, variance: np.ndarray, kind: str) -> np.ndarray:
@@ -700,12 +834,13 @@ def _rolling_level(
     idx = np.arange(len(o_use))
     level = np.ones(len(o_use))
     done = np.zeros(len(o_use), dtype=bool)
-    long = config.level_minutes * 6
-    for span, (oo, ee, nn) in ((config.level_minutes, (o_use, e_use, usable)), (long, (o_use, e_use, usable)), (long, (o_all, e_all, seen))):
+    short = config.level_points
+    long = short * 6
+    for span, (oo, ee, nn) in ((short, (o_use, e_use, usable)), (long, (o_use, e_use, usable)), (long, (o_all, e_all, seen))):
         co, ce, cn = (np.concatenate([[0.0], np.cumsum(a)]) for a in (oo, ee, nn.astype(float)))
         a = np.maximum(idx - span, 0)
         so, se, sn = co[idx] - co[a], ce[idx] - ce[a], cn[idx] - cn[a]
-        ok = ~done & (sn >= config.level_min_minutes * (span // config.level_minutes)) & (se > 0)
+        ok = ~done & (sn >= config.level_min_points * (span // short)) & (se > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             level[ok] = np.clip(so[ok] / se[ok], lo, hi)
         done |= ok
