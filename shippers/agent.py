@@ -10,7 +10,6 @@ sequence), and deterministic ids keep that from doubling anything.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -19,11 +18,11 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from pang.metrics_http import metrics_server
 from pang.indexer.client import connection
 from pang.settings import Settings
 from pang.shippers.buffer.checkpoints import CheckpointCorrupt, CheckpointStore
@@ -194,22 +193,7 @@ class Agent:
         }
 
     def _serve_http(self) -> None:
-        registry = CollectorRegistry()
-        registry.register(_Collector(self))
-        metrics_app = make_wsgi_app(registry)
-
-        def app(environ: dict[str, Any], start_response: Any) -> Any:
-            if environ.get("PATH_INFO") == "/healthz":
-                ok, body = self.health()
-                start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
-                return [json.dumps(body).encode()]
-            return metrics_app(environ, start_response)
-
-        class Quiet(WSGIRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = make_server(self.settings.ship_http_host, self.settings.ship_http_port, app, handler_class=Quiet)
+        self.http = metrics_server(self.settings.ship_http_host, self.settings.ship_http_port, _Collector(self), self.health)
         self._spawn(self.http.serve_forever, "pang-http")
 
     @property

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from pang.metrics_http import metrics_server
 from pang.settings import Settings
 from pang.steady.alerts import AlertTracker
 from pang.steady.model import ModelConfig, Point, evaluate, model_config
@@ -452,22 +452,7 @@ class Runner:
         }
 
     def _serve_http(self) -> None:
-        registry = CollectorRegistry()
-        registry.register(_Collector(self))
-        metrics_app = make_wsgi_app(registry)
-
-        def app(environ: dict[str, Any], start_response: Any) -> Any:
-            if environ.get("PATH_INFO") == "/healthz":
-                ok, body = self.health()
-                start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
-                return [json.dumps(body).encode()]
-            return metrics_app(environ, start_response)
-
-        class Quiet(WSGIRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = make_server(self.settings.steady_http_host, self.settings.steady_http_port, app, handler_class=Quiet)
+        self.http = metrics_server(self.settings.steady_http_host, self.settings.steady_http_port, _Collector(self), self.health)
         threading.Thread(target=self.http.serve_forever, name="pang-steady-http", daemon=True).start()
 
     @property
