@@ -18,7 +18,7 @@ from typing import Any
 
 from pang.settings import Settings
 
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 
 KEYWORD = {"type": "keyword", "ignore_above": 1024}
 TEXT = {"type": "text"}
@@ -45,7 +45,7 @@ ECS_BASE: dict[str, Any] = {
     "event": _obj(
         dataset=KEYWORD, module=KEYWORD, kind=KEYWORD, category=KEYWORD, type=KEYWORD, action=KEYWORD,
         outcome=KEYWORD, severity=LONG, sequence=LONG, duration=LONG, ingested=DATE, created=DATE,
-        start=DATE, end=DATE, id=KEYWORD, reason=KEYWORD, url=KEYWORD,
+        start=DATE, end=DATE, id=KEYWORD, reason=KEYWORD, url=KEYWORD, provider=KEYWORD,
         original={"type": "keyword", "index": False, "doc_values": False},
     ),
     "log": _obj(
@@ -115,11 +115,14 @@ BUSINESS = {
 }
 
 EVENTS = {
-    # deploys, alerts, rollbacks: what changed and when ("what changed in the last hour?")
+    # One schema for what changed (pang/events/schema.py): deploys, alerts, config changes, incidents.
+    "pang": _obj(type=KEYWORD),  # deployment | alert | config | incident | note: the timeline's type filter
     "rule": _obj(name=KEYWORD, id=KEYWORD),
     "alert": _obj(id=KEYWORD, state=KEYWORD, severity=KEYWORD, direction=KEYWORD, expected=DOUBLE, observed=DOUBLE,
+                  signal=KEYWORD, kind=KEYWORD,  # kind: steady (business signal) | errors (error rate)
                   evidence={"type": "flat_object"}),  # evidence varies by model version: never a mapping conflict
-    "deployment": _obj(id=KEYWORD, from_version=KEYWORD, to_version=KEYWORD),
+    "deployment": _obj(id=KEYWORD, phase=KEYWORD, build=KEYWORD, from_version=KEYWORD, to_version=KEYWORD),
+    "incident": _obj(id=KEYWORD, severity=KEYWORD, state=KEYWORD, component=KEYWORD),
 }
 
 DEADLETTER = {

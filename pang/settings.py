@@ -295,6 +295,11 @@ class Settings(BaseSettings):
         return parts.port or (443 if parts.scheme == "https" else 9200)
 
     @property
+    def display_opensearch_url(self) -> str:
+        """The cluster's URL for messages and pages: credentials inside it (``user:pass@``) masked."""
+        return mask_userinfo(self.opensearch_url)
+
+    @property
     def opensearch_is_local(self) -> bool:
         """Whether `pang stack up` should run the node itself (the URL is on loopback)."""
         return urlsplit(self.opensearch_url).hostname in LOOPBACK_HOSTS
@@ -333,6 +338,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         config = _config_file.get() or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
         return (init_settings, env_settings, _TomlSource(settings_cls, Path(config) if config else None))
+
+
+def mask_userinfo(url: str) -> str:
+    """``https://user:pass@host:9200`` -> ``https://***@host:9200``; other URLs unchanged."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def _http_url(value: str) -> str:

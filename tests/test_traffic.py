@@ -368,11 +368,15 @@ def test_ground_truth_records_incidents_and_deployment_events(tmp_path: Path) ->
 
     events = [orjson.loads(line) for line in (truth / "events.jsonl").read_bytes().splitlines()]
     mine = [e for e in events if e["deployment"]["id"] == inc.deployment.id]
-    assert [e["event"]["action"] for e in mine] == ["deployment.started", "deployment.rolled_back"]
-    started, rolled = mine
+    # the backfill starts 2 minutes before the bad version took all traffic: the rollout's last phases, then its rollback
+    steps = [(e["deployment"]["phase"], e["event"]["outcome"]) for e in mine]
+    assert steps == [("CANARY_ANALYSIS", "success"), ("UPDATE_IC", "started"), ("UPDATE_IC", "success"), ("DEPLOY_ALL", "started"), ("DEPLOY_ALL", "success"),
+                     ("WRAP_UP", "started"), ("WRAP_UP", "success"), ("ROLLBACK", "started"), ("ROLLBACK", "success")]
     for e in mine:
-        assert e["event"]["dataset"] == "events" and e["event"]["kind"] == "event"
-        assert e["service"]["name"] == inc.service and e["message"]
+        assert e["event"]["dataset"] == "events" and e["event"]["kind"] == "event" and e["pang"]["type"] == "deployment"
+        assert e["service"]["name"] == inc.service and e["message"] and e["user"]["name"] and e["event"]["provider"] == "bolt2"
+    started = next(e for e in mine if e["deployment"]["phase"] == "DEPLOY_ALL")
+    rolled = mine[-1]
     assert started["@timestamp"] == rec["start"] and rolled["@timestamp"] == rec["end"]
     assert started["deployment"]["to_version"] == rolled["deployment"]["from_version"]
     assert rolled["deployment"]["to_version"] == started["deployment"]["from_version"]

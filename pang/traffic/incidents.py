@@ -78,23 +78,51 @@ class Deployment:
     incident_id: str | None = None
 
     def events(self) -> list[dict[str, Any]]:
-        """ECS documents for the ``events-*`` index: the start, and the rollback if any."""
-        docs = [_event(self.at, "deployment.started", self.service, self.id, self.from_version, self.to_version,
-                       f"deploying {self.service} {self.to_version} (was {self.from_version})")]
+        """ECS documents for ``events-*``: each phase of the rollout started and done, and the rollback if any.
+
+        ``at`` is when the new version takes all traffic (DEPLOY_ALL starts):
+        the incident of a bad deploy starts there. STAGE, the 10-minute
+        CANARY and its analysis come before it, UPDATE_IC and WRAP_UP around
+        it; a rollback is a ROLLBACK phase that ends at ``rolled_back``.
+        """
+        from pang.events.schema import EventIn
+
+        rng = random.Random(f"deploy:{self.id}")
+        actor = rng.choice(_DEPLOYERS)
+        build = str(40_000 + rng.randrange(20_000))
+        link = f"https://git.example.com/shop/{self.service}/compare/{self.from_version}...{self.to_version}"
+        docs = []
+        for phase, start_min, end_min in _PHASES:
+            for outcome, minute in (("started", start_min), ("success", end_min)):
+                by = "System" if phase == "CANARY_ANALYSIS" else actor
+                ev = EventIn(type="deployment", service=[self.service], timestamp=self.at + timedelta(minutes=minute),
+                             phase=phase, outcome=outcome, actor=by, provider="bolt2", build=build,
+                             version=self.to_version, from_version=self.from_version, deployment_id=self.id,
+                             link=link, id=f"{self.id}:{phase}:{outcome}")
+                docs.append(ev.document(ev.timestamp))
         if self.rolled_back is not None:
-            docs.append(_event(self.rolled_back, "deployment.rolled_back", self.service, self.id, self.to_version,
-                               self.from_version, f"rolled back {self.service} {self.to_version} to {self.from_version}"))
-        return docs
+            for outcome, minute in (("started", -1), ("success", 0)):
+                ev = EventIn(type="deployment", service=[self.service], timestamp=self.rolled_back + timedelta(minutes=minute),
+                             phase="ROLLBACK", outcome=outcome, actor=actor, provider="bolt2", build=build,
+                             version=self.from_version, from_version=self.to_version, deployment_id=self.id,
+                             message=f"{self.service}: rollback of {self.to_version} to {self.from_version} {outcome} by {actor}",
+                             link=link, id=f"{self.id}:ROLLBACK:{outcome}")
+                docs.append(ev.document(ev.timestamp))
+        return sorted(docs, key=lambda d: d["@timestamp"])
 
 
-def _event(at: datetime, action: str, service: str, dep_id: str, from_v: str, to_v: str, message: str) -> dict[str, Any]:
-    return {
-        "@timestamp": iso(at),
-        "event": {"dataset": "events", "kind": "event", "action": action, "id": f"{dep_id}:{action}"},
-        "service": {"name": service},
-        "deployment": {"id": dep_id, "from_version": from_v, "to_version": to_v},
-        "message": message,
-    }
+# (phase, started, done) in minutes from ``Deployment.at`` (DEPLOY_ALL started: the new version takes all traffic)
+_PHASES = (
+    ("STAGE", -15, -13),
+    ("CANARY", -13, -3),
+    ("CANARY_ANALYSIS", -3, -2),
+    ("UPDATE_IC", -2, -1),
+    ("DEPLOY_ALL", 0, 3),
+    ("WRAP_UP", 3, 4),
+)
+DEPLOY_LEAD = timedelta(minutes=15)  # the first phase starts this long before ``at``
+DEPLOY_TAIL = timedelta(minutes=4)   # the last one ends this long after
+_DEPLOYERS = ("anna.schmidt", "li.wei", "marco.rossi", "priya.nair", "tom.becker", "sofia.garcia")
 
 
 @dataclass(frozen=True)
@@ -227,7 +255,8 @@ class Schedule:
     def events(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Deployment event documents with ``@timestamp`` in ``[start, end)``, by time."""
         lo, hi = iso(start), iso(end)
-        docs = [e for d in self.deployments(start, end) for e in d.events() if lo <= e["@timestamp"] < hi]
+        deps = self.deployments(start - DEPLOY_TAIL - timedelta(minutes=1), end + DEPLOY_LEAD + timedelta(minutes=1))
+        docs = [e for d in deps for e in d.events() if lo <= e["@timestamp"] < hi]
         return sorted(docs, key=lambda e: e["@timestamp"])
 
     def active(self, minute: datetime) -> Incident | None:
@@ -315,7 +344,7 @@ def _calver(w: int) -> str:
 
 def _version(at: datetime) -> str:
     """A release's version: its build time (calendar versioning), e.g. ``2026.10.08-0741``."""
-    return f"{at:%Y.%m.%d-%H%M}"
+    return f"{at - timedelta(minutes=30):%Y.%m.%d-%H%M}"  # built half an hour before it went out
 
 
 @dataclass(frozen=True)
