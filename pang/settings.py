@@ -87,6 +87,40 @@ class LifecycleRule(BaseModel):
         return self
 
 
+class StatusComponent(BaseModel):
+    """A component of the status page: the services and business signals whose alerts degrade it."""
+
+    model_config = {"extra": "forbid"}
+
+    services: list[str] = Field(default_factory=list)
+    signals: list[str] = Field(default_factory=list)
+    title: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> StatusComponent:
+        if not (self.services or self.signals):
+            raise ValueError("a component needs at least one service or signal")
+        return self
+
+
+# The demo shop's components and call graph (pang.traffic): what a status page of that shop would list.
+_DEFAULT_COMPONENTS = {
+    "storefront": {"services": ["gateway", "search"], "title": "Storefront"},
+    "cart": {"services": ["cart"], "title": "Cart"},
+    "order": {"services": ["order"], "signals": ["orders"], "title": "Orders"},
+    "payment": {"services": ["payment"], "signals": ["payments", "payment_failures"], "title": "Payments"},
+    "shipment": {"services": ["shipment"], "title": "Shipping"},
+}
+_DEFAULT_NEIGHBOURS = {
+    "gateway": ["search", "cart", "order", "payment"],
+    "search": ["gateway", "cart"],
+    "cart": ["gateway", "order", "search"],
+    "order": ["gateway", "cart", "payment", "shipment"],
+    "payment": ["gateway", "order"],
+    "shipment": ["order"],
+}
+
+
 class Settings(BaseSettings):
     """Everything pang can be told. Field ``foo_bar`` is env ``PANG_FOO_BAR``."""
 
@@ -199,6 +233,16 @@ class Settings(BaseSettings):
     dash_port: int = Field(default=8050, ge=0, le=65535, description="Port of `pang dash`.")
     dash_username: str | None = Field(default=None, description="With dash_password: every dashboard request needs HTTP basic auth.")
     dash_password: SecretStr | None = None
+
+    # --- events, status page ---------------------------------------------------------------
+    status_components: dict[str, StatusComponent] = Field(
+        default_factory=lambda: {k: StatusComponent(**v) for k, v in _DEFAULT_COMPONENTS.items()},
+        description='Status page components: name -> {"services": [...], "signals": [...], "title": "..."} (JSON object).',
+    )
+    service_neighbours: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in _DEFAULT_NEIGHBOURS.items()},
+        description="Who calls whom: service -> its neighbours; a change on a neighbour of an alerting service is listed early.",
+    )
 
     # --- the business (steady state, demo traffic) --------------------------------------
     # Not UTC by default: a shop's peaks are on its customers' wall clock, and a zone with DST
