@@ -122,3 +122,21 @@ def click_range(click: dict[str, Any] | None) -> tuple[str, str] | None:
     if start is None or end is None:
         return None
     return _whole_seconds(start, end)
+
+
+def add_deploy_lines(figure: go.Figure, marks: Sequence[Any]) -> go.Figure:
+    """Vertical lines where versions went out (blue) or were rolled back (orange), labelled at the top.
+
+    ``marks`` are :class:`pang.events.store.DeployMark`; at most 30 are drawn so a busy week stays readable.
+    """
+    for mark in list(marks)[-30:]:
+        x = _naive_utc(mark.at)
+        color = "#d97706" if mark.rollback else "#6d28d9"
+        figure.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
+                         line={"color": color, "width": 1.5, "dash": "dot"}, name="deploy")
+        figure.add_annotation(x=x, y=1, xref="x", yref="paper", text=str(mark.label)[:60], showarrow=False,
+                              yanchor="bottom", xanchor="left", font={"size": 10, "color": color}, textangle=0)
+    if marks:
+        top = figure.layout.margin.t if figure.layout.margin and figure.layout.margin.t is not None else 8
+        figure.update_layout(margin={"t": max(top, 22)})
+    return figure

@@ -29,11 +29,13 @@ class Page:
 
 def default_pages() -> tuple[Page, ...]:
     """The pages of ``pang dash``, in nav bar order."""
-    from pang.dashboards import search_page, steady_page
+    from pang.dashboards import events_page, search_page, status_page, steady_page
 
     return (
         Page("/search", "Search", search_page.layout, search_page.register, aliases=("/",)),
         Page("/steady", "Steady state", steady_page.layout, steady_page.register),
+        Page("/events", "Timeline", events_page.layout, events_page.register),
+        Page("/status", "Status", status_page.layout, status_page.register),
     )
 
 

@@ -29,7 +29,8 @@ from dash import MATCH, Dash, Input, Output, Patch, State, ctx, dcc, html, no_up
 from dash.exceptions import PreventUpdate
 
 from pang.dashboards.components import facet_options, hit_row, surrounding_view
-from pang.dashboards.histogram import click_range, empty_figure, histogram_figure, zoom_range
+from pang.dashboards.histogram import add_deploy_lines, click_range, empty_figure, histogram_figure, zoom_range
+from pang.events.store import deploy_marks
 from pang.dashboards.urlstate import DATASETS, MAX_TEXT, SearchState, from_query, to_query
 from pang.indexer.query import QuerySyntaxError
 from pang.indexer.search import SearchError, SearchPage, SearchRequest, search, surrounding
@@ -237,7 +238,8 @@ def register(app: Dash, settings: Settings) -> None:
         return (
             "", True,
             _summary(page, request, state),
-            histogram_figure(page.histogram, page.interval_seconds, request.time.start, request.time.end),
+            add_deploy_lines(histogram_figure(page.histogram, page.interval_seconds, request.time.start, request.time.end),
+                             deploy_marks(settings, request.time.start, request.time.end, request.services)),
             _rows(page),
             facet_options(page.facets.get("service.name"), state.services),
             facet_options(page.facets.get("log.level"), state.levels),

@@ -45,6 +45,8 @@ from pang.dashboards.steady_url import (
     resolve_range,
     to_query,
 )
+from pang.dashboards.histogram import add_deploy_lines
+from pang.events.store import deploy_marks
 from pang.indexer.timerange import TimeRangeError
 from pang.settings import Settings
 
@@ -74,6 +76,16 @@ def signal_names(settings: Settings) -> dict[str, bool]:
     found = signals_from(settings)
     items = found.values() if isinstance(found, Mapping) else found
     return {s.name: s.numerator is not None for s in items}
+
+
+def signal_services(settings: Settings, signal: str) -> list[str]:
+    """The services whose deploys are drawn on a signal's chart: those of the status components listing it.
+
+    A signal no component lists gets every deploy (an empty filter), so a change is never hidden.
+    """
+    found = [s for comp in settings.status_components.values() if signal in comp.signals for s in comp.services]
+    neighbours = [n for s in found for n in settings.service_neighbours.get(s, [])]
+    return list(dict.fromkeys(found + neighbours))
 
 
 def format_value(value: float | None, ratio: bool) -> str:
@@ -361,8 +373,9 @@ def register(app: Dash, settings: Settings) -> None:
         return (
             "", True,
             _status(view, ratio, start, end, zone),
-            steady_figure(view, start, end, cycles=state.cycles, timezone=settings.business_timezone,
-                          revision=to_query(state)),
+            add_deploy_lines(steady_figure(view, start, end, cycles=state.cycles, timezone=settings.business_timezone,
+                                           revision=to_query(state)),
+                             deploy_marks(settings, start, end, signal_services(settings, signal))),
             _alert_rows(view, ratio, end, now, zone),
             alert_entries(view.alerts, end, now),
             [{"label": cycle_label(k), "value": k} for k in offered],

@@ -404,7 +404,7 @@ def dash(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default PANG_DASH_HOST, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default PANG_DASH_PORT, 8050).", min=0, max=65535)] = None,
 ) -> None:
-    """Serve the dashboards (search, steady state) in the foreground; basic auth when PANG_DASH_USERNAME/_PASSWORD are set."""
+    """Serve the dashboards (search, steady state, timeline, status) in the foreground; basic auth when PANG_DASH_USERNAME/_PASSWORD are set."""
     from pang.dashboards.app import DashAuthError, serve
 
     settings = settings_from(ctx)
@@ -513,6 +513,42 @@ def _print_hit(hit: object, as_json: bool) -> None:
 
 
 # --- config -----------------------------------------------------------------------------
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per component.")] = False,
+) -> None:
+    """Each component (PANG_STATUS_COMPONENTS): ok / degraded / down now, availability for the last three months.
+
+    A month's availability is the share of its minutes (the business's calendar month) not inside an open
+    critical alert or incident of the component; the same figures as the dashboards' /status page.
+    """
+    from pang.events.status import collect, percent
+    from pang.events.store import EventStoreError
+
+    settings = settings_from(ctx)
+    try:
+        components = collect(settings)
+    except EventStoreError as exc:
+        fail(str(exc))
+    if as_json:
+        for c in components:
+            out.print(json.dumps(c.as_json()), soft_wrap=True, markup=False)
+        return
+    months = [m.label for m in components[0].months] if components else []
+    table = Table(box=None, pad_edge=False)
+    for col in ("component", "now", *months, "alerts", "deploys", "open"):
+        table.add_column(col)
+    for c in components:
+        table.add_row(c.title, c.state, *(f"{percent(m.availability)} ({m.bad_minutes} min)" for m in c.months),
+                      str(sum(m.alerts for m in c.months)), str(sum(m.deploys for m in c.months)),
+                      "; ".join((iv.title or iv.id)[:80] for iv in c.open))
+    out.print(table)
 
 
 @config_app.command("show")

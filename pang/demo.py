@@ -66,20 +66,22 @@ class DemoState:
     events_indexed: set[str] = field(default_factory=set)
 
 
-def index_events(settings: Settings, docs: list[dict[str, Any]], seen: set[str]) -> int:
-    """Deployment events into ``events-YYYY.MM.DD`` (id = the event's own id: a re-run overwrites itself)."""
-    from pang.indexer.client import connection
-    from pang.indexer.naming import index_for
-    from pang.shippers.sink.bulk import BulkClient, encode_action
+def index_events(settings: Settings, docs: list[dict[str, Any]], seen: set[str], *, upto: datetime | None = None) -> int:
+    """Deployment events into ``events-YYYY.MM.DD`` (id = the event's own id: a re-run overwrites itself).
 
-    fresh = [d for d in docs if d["event"]["id"] not in seen]
+    With ``upto``, only the events that have happened by then: a rollout's
+    later phases appear on the timeline when they happen, not when it began.
+    """
+    from pang.events.store import EventStoreError, write_documents
+
+    limit = None if upto is None else upto.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    fresh = [d for d in docs if d["event"]["id"] not in seen and (limit is None or d["@timestamp"] <= limit)]
     if not fresh:
         return 0
-    actions = [encode_action(index_for(EVENT_DATASET, datetime.fromisoformat(d["@timestamp"].replace("Z", "+00:00"))),
-                             d["event"]["id"], orjson.dumps(d)) for d in fresh]
-    result = BulkClient(connection(settings)).post(actions)
-    if result.rejected:
-        raise stack.StackError(f"events index refused {len(result.rejected)} deployment events: {result.rejected[0][2][:200]}")
+    try:
+        write_documents(settings, fresh)
+    except EventStoreError as exc:
+        raise stack.StackError(f"deployment events: {exc}") from None
     seen.update(d["event"]["id"] for d in fresh)
     return len(fresh)
 
@@ -127,7 +129,7 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
         with step(f"writing {options.backfill} of shop traffic under {root}") as s:
             stats = gen.backfill(now - options.backfill, now, progress=lambda n, total: s.detail(f"minute {n}/{total}"))
             s.detail(f"{stats.lines:,} lines")
-        index_events(settings, gen.schedule.events(now - timedelta(days=1), now + timedelta(hours=1)), state.events_indexed)
+        index_events(settings, gen.schedule.events(now - timedelta(days=1), now + timedelta(minutes=1)), state.events_indexed, upto=now)
         # The demo's agent keeps its own state and takes free ports, so it never meets a `pang ship` you run.
         demo_settings = settings.model_copy(update={
             "service_environment": "demo", "state_dir": settings.state_dir / "demo", "ship_http_port": 0, "syslog_port": 0,
@@ -174,6 +176,7 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
                 _thread("demo-archiver", archiver, stop), _thread("demo-steady", steady, stop):
             console.print(f"\n[bold green]pang demo is ready:[/] {base}/search   (Ctrl-C stops everything the demo started)")
             console.print(f"  steady state of orders and payments: {base}/steady?signal=orders&since=3h")
+            console.print(f"  what changed in the last hour: {base}/events?since=1h · is it recovered? {base}/status")
             console.print(f"  OpenSearch {settings.opensearch_url} · archive {settings.archive} · "
                           f"agent metrics http://{settings.ship_http_host}:{agent.http_port}/metrics")
             if ready is not None:
@@ -254,18 +257,28 @@ def _supervise(settings: Settings, gen: Any, state: DemoState, options: DemoOpti
     started = time.monotonic()
     injected = False
     last_status = 0.0
+    last_events = 0.0
     while not stop.wait(1):
         elapsed = timedelta(seconds=time.monotonic() - started)
         if not injected and elapsed >= options.incident_after:
             injected = True
             inc = gen.inject(minutes=options.incident_minutes, drop=options.incident_drop)
             state.incidents.append(inc)
+            # its rollout began before it took all traffic: the earlier phases are on the timeline at once
             index_events(settings, [e for d in gen.schedule.deployments(inc.start - timedelta(minutes=1), inc.end + timedelta(minutes=1))
-                                    for e in d.events()], state.events_indexed)
+                                    for e in d.events()], state.events_indexed, upto=datetime.now(UTC))
             link = search_link(base, query="level:ERROR", service=inc.slowed_service, start=inc.start - timedelta(minutes=5),
                                end=inc.end + timedelta(minutes=5))
             console.print(f"\n[bold red]incident injected:[/] bad deploy of {inc.service} from {inc.start:%H:%M} to {inc.end:%H:%M} UTC "
                           f"slows {inc.slowed_service} and drops orders by {options.incident_drop:.0%}\n  its errors: {link}")
+        if time.monotonic() - last_events >= 5:  # the phases of rollouts as they happen (the seed's and the injected one)
+            last_events = time.monotonic()
+            now = datetime.now(UTC)
+            try:
+                index_events(settings, gen.schedule.events(now - timedelta(minutes=30), now + timedelta(minutes=1)),
+                             state.events_indexed, upto=now)
+            except stack.StackError as exc:
+                console.print(f"[yellow]{exc}[/]")
         if options.duration is not None and elapsed >= options.duration:
             return
         if time.monotonic() - last_status < 30:

@@ -197,7 +197,11 @@ def _events(settings: Settings, alert_id: str) -> list[dict[str, Any]]:
     return [h["_source"] | {"_id": h["_id"]} for h in hits["hits"]["hits"]]
 
 
-def test_alert_changes_become_events_once_each(settings: Settings, unique: str) -> None:
+def test_alert_changes_become_events_once_each(stack_settings: Settings, unique: str) -> None:
+    from pang.settings import StatusComponent
+
+    settings = stack_settings.model_copy(update={"status_components": {
+        "orders": StatusComponent(services=[f"order-{unique}"], signals=[f"orders_{unique}"])}})
     alert = make_alert(f"orders_{unique}")
     resolved = replace(alert, resolved=alert.opened + timedelta(minutes=16))
     changes = [AlertChange("opened", alert), AlertChange("resolved", resolved)]
@@ -214,7 +218,10 @@ def test_alert_changes_become_events_once_each(settings: Settings, unique: str) 
     assert opened["alert"]["severity"] == "critical"
     assert opened["alert"]["evidence"]["cycles"]["last_week"] == 990.0
     assert "dropped 38% below expected" in opened["message"]
-    assert opened["_id"] == f"{alert.id}:opened"
+    assert opened["_id"] == f"{alert.id}:opened" == opened["event"]["id"]
+    # the timeline and the status page see it as an alert of the order component's service
+    assert opened["pang"]["type"] == "alert" and opened["alert"]["signal"] == f"orders_{unique}"
+    assert opened["service"]["name"] == f"order-{unique}" and opened["alert"]["kind"] == "steady"
     # the timeline's full-text search finds it
     es = client(settings)
     found = es.search(index="events-*", body={"query": {"bool": {"filter": [

@@ -25,7 +25,7 @@ import orjson
 from pang.events.schema import EVENT_TYPES, EventIn, iso_ms
 from pang.settings import Settings
 
-__all__ = ["EventPage", "EventStoreError", "TimelineQuery", "query_events", "write_documents", "write_events"]
+__all__ = ["DeployMark", "EventPage", "EventStoreError", "TimelineQuery", "deploy_marks", "query_events", "services_of", "write_documents", "write_events"]
 
 INDEX_PATTERN = "events-*"
 MAX_PAGE = 1000
@@ -108,14 +108,11 @@ class EventPage:
     rows: list[dict[str, Any]]          # _source of each event, newest first (``_id`` and ``_index`` added)
     total: int                          # events matching all filters
     counts: dict[str, int] = field(default_factory=dict)  # per pang.type, over every filter but the type one
+    services: dict[str, int] = field(default_factory=dict)  # per service.name, over every filter but the service one
 
 
-def _filters(q: TimelineQuery, *, with_types: bool) -> list[dict[str, Any]]:
+def _base_filters(q: TimelineQuery) -> list[dict[str, Any]]:
     flt: list[dict[str, Any]] = [{"range": {"@timestamp": {"gte": iso_ms(q.start), "lt": iso_ms(q.end)}}}]
-    if q.services:
-        flt.append({"terms": {"service.name": list(q.services)}})
-    if with_types and q.types:
-        flt.append({"terms": {"pang.type": list(q.types)}})
     if q.actions:
         flt.append({"terms": {"event.action": list(q.actions)}})
     if q.text.strip():
@@ -128,19 +125,30 @@ def _filters(q: TimelineQuery, *, with_types: bool) -> list[dict[str, Any]]:
 
 
 def query_events(settings: Settings, q: TimelineQuery) -> EventPage:
-    """Events in the window, newest first, with counts per type."""
+    """Events in the window, newest first, with counts per type and per service.
+
+    The type counts ignore the type filter and the service counts the service
+    filter (as facets do), so each says what choosing another value would show.
+    """
     from opensearchpy.exceptions import ConnectionError as OSConnectionError
     from opensearchpy.exceptions import NotFoundError, TransportError
 
     from pang.indexer.client import client
 
+    by_service = [{"terms": {"service.name": list(q.services)}}] if q.services else []
+    by_type = [{"terms": {"pang.type": list(q.types)}}] if q.types else []
     body = {
         "size": q.size,
         "track_total_hits": True,
-        "query": {"bool": {"filter": _filters(q, with_types=False)}},
-        "post_filter": {"bool": {"filter": _filters(q, with_types=True)}},
+        "query": {"bool": {"filter": _base_filters(q)}},
+        "post_filter": {"bool": {"filter": by_service + by_type}},
         "sort": [{"@timestamp": {"order": "desc"}}, {"event.id": {"order": "asc", "unmapped_type": "keyword"}}],
-        "aggs": {"types": {"terms": {"field": "pang.type", "size": len(EVENT_TYPES) + 5, "missing": "other"}}},
+        "aggs": {
+            "types": {"filter": {"bool": {"filter": by_service}},
+                      "aggs": {"t": {"terms": {"field": "pang.type", "size": len(EVENT_TYPES) + 5, "missing": "other"}}}},
+            "services": {"filter": {"bool": {"filter": by_type}},
+                         "aggs": {"s": {"terms": {"field": "service.name", "size": 100}}}},
+        },
     }
     try:
         answer = client(settings).search(index=INDEX_PATTERN, body=body, params={"ignore_unavailable": "true",
@@ -156,8 +164,10 @@ def query_events(settings: Settings, q: TimelineQuery) -> EventPage:
         src = dict(hit["_source"])
         src["_id"], src["_index"] = hit["_id"], hit["_index"]
         rows.append(src)
-    counts = {b["key"]: b["doc_count"] for b in answer.get("aggregations", {}).get("types", {}).get("buckets", [])}
-    return EventPage(rows, int(answer["hits"]["total"]["value"]), counts)
+    aggs = answer.get("aggregations", {})
+    counts = {b["key"]: b["doc_count"] for b in aggs.get("types", {}).get("t", {}).get("buckets", [])}
+    services = {b["key"]: b["doc_count"] for b in aggs.get("services", {}).get("s", {}).get("buckets", [])}
+    return EventPage(rows, int(answer["hits"]["total"]["value"]), counts, services)
 
 
 def services_of(doc: dict[str, Any]) -> list[str]:
@@ -166,3 +176,51 @@ def services_of(doc: dict[str, Any]) -> list[str]:
     if name is None:
         return []
     return [name] if isinstance(name, str) else [str(n) for n in name]
+
+
+@dataclass(frozen=True)
+class DeployMark:
+    """A moment a version took all traffic (DEPLOY_ALL started) or was rolled back: a vertical line on charts."""
+
+    at: datetime
+    service: str
+    label: str          # "deploy cart 2026.11.24-1007" / "rollback cart"
+    rollback: bool = False
+
+
+def deploy_marks(settings: Settings, start: datetime, end: datetime, services: Sequence[str] = (), *, limit: int = 50) -> list[DeployMark]:
+    """The deploys and rollbacks in ``[start, end)`` (of ``services`` if given), oldest first.
+
+    Reads ``events-*``; an unreachable cluster gives no marks rather than
+    failing the chart they decorate (the chart's own query reports the outage).
+    """
+    phases = [
+        {"bool": {"filter": [{"term": {"deployment.phase": "DEPLOY_ALL"}}, {"term": {"event.outcome": "started"}}]}},
+        {"bool": {"filter": [{"term": {"deployment.phase": "ROLLBACK"}}, {"term": {"event.outcome": "success"}}]}},
+    ]
+    flt: list[dict[str, Any]] = [
+        {"range": {"@timestamp": {"gte": iso_ms(start), "lt": iso_ms(end)}}},
+        {"term": {"pang.type": "deployment"}},
+        {"bool": {"should": phases, "minimum_should_match": 1}},
+    ]
+    if services:
+        flt.append({"terms": {"service.name": list(services)}})
+    try:
+        from pang.indexer.client import client
+
+        answer = client(settings).search(index=INDEX_PATTERN, body={
+            "size": limit, "query": {"bool": {"filter": flt}}, "sort": [{"@timestamp": "asc"}],
+            "_source": ["@timestamp", "service", "deployment"],
+        }, params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+    except Exception:  # noqa: BLE001 - decoration only
+        return []
+    marks = []
+    for hit in answer["hits"]["hits"]:
+        src = hit["_source"]
+        dep = src.get("deployment") or {}
+        rollback = dep.get("phase") == "ROLLBACK"
+        for service in services_of(src):
+            version = dep.get("to_version") or ""
+            label = f"rollback {service}" if rollback else f"deploy {service} {version}".strip()
+            marks.append(DeployMark(_parse(src["@timestamp"]), service, label, rollback))
+    return marks

@@ -208,6 +208,11 @@ def _slack_escape(text: str) -> str:
 # --- events-* -----------------------------------------------------------------------------------------
 
 
+def signal_services(settings: Settings, signal: str) -> list[str]:
+    """The services of the status components (``PANG_STATUS_COMPONENTS``) that list ``signal``."""
+    return list(dict.fromkeys(s for comp in settings.status_components.values() if signal in comp.signals for s in comp.services))
+
+
 def write_alert_events(settings: Settings, changes: Iterable[Any], *, ratios: Iterable[str] = (), refresh: bool = False) -> int:
     """Index one ``events-*`` document per change (idempotent ids); returns how many were written.
 
@@ -217,6 +222,9 @@ def write_alert_events(settings: Settings, changes: Iterable[Any], *, ratios: It
     actions = []
     for change in changes:
         doc = alert_document(change.kind, change.alert, tz=settings.business_timezone, ratio=change.alert.signal in ratio_names)
+        services = signal_services(settings, str(change.alert.signal))
+        if services:  # the timeline's role filter and the status page find a business alert by its services
+            doc["service"] = {"name": services if len(services) > 1 else services[0]}
         when = change.alert.resolved if change.kind == "resolved" and change.alert.resolved else change.alert.opened
         actions.append(encode_action(index_for("events", _utc(when)), document_id(change.kind, change.alert), orjson.dumps(doc)))
     if not actions:
