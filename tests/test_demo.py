@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -100,6 +100,25 @@ def test_demo_serves_dashboards_ships_traffic_and_its_incident_is_searchable(sta
             {"term": {"event.action": "alert.opened"}}, {"term": {"rule.name": alert.group(1)}},
             {"range": {"@timestamp": {"gte": start.isoformat()}}}]}}})["hits"]["hits"]
         assert opened, "the alert is in events-* for the timeline and search"
+        # the timeline's last hour has the bad deploy's rollout and the alert; the status page has orders degraded
+        from pang.events.status import collect
+        from pang.events.store import TimelineQuery, query_events
+
+        now = datetime.now(UTC)
+        last_hour = query_events(stack_settings, TimelineQuery(now - timedelta(hours=1), now + timedelta(seconds=1)))
+        phases = {(r["deployment"]["phase"], r["event"]["outcome"]) for r in last_hour.rows
+                  if r.get("deployment", {}).get("id") == incident["deployment"]["id"]}
+        assert {("STAGE", "started"), ("CANARY", "success"), ("DEPLOY_ALL", "started")} <= phases, phases
+        assert last_hour.counts.get("alert", 0) >= 1 and last_hour.counts.get("deployment", 0) >= 6
+        status = {c.name: c for c in collect(stack_settings)}
+        component = "order" if alert.group(1) == "orders" else "payment"
+        assert status[component].state == "degraded", status[component].as_json()
+        # ... and recovered once the rollback's effect is over and the alert resolved (M minutes back in band)
+        _wait_for(lines, r"alert resolved:.*(orders|payments)", seen, 600)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and {c.name: c for c in collect(stack_settings)}[component].state != "ok":
+            time.sleep(2)
+        assert {c.name: c for c in collect(stack_settings)}[component].state == "ok"
     finally:
         proc.send_signal(signal.SIGINT)
         try:
