@@ -113,12 +113,6 @@ def test_demo_serves_dashboards_ships_traffic_and_its_incident_is_searchable(sta
         status = {c.name: c for c in collect(stack_settings)}
         component = "order" if alert.group(1) == "orders" else "payment"
         assert status[component].state == "degraded", status[component].as_json()
-        # ... and recovered once the rollback's effect is over and the alert resolved (M minutes back in band)
-        _wait_for(lines, r"alert resolved:.*(orders|payments)", seen, 600)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and {c.name: c for c in collect(stack_settings)}[component].state != "ok":
-            time.sleep(2)
-        assert {c.name: c for c in collect(stack_settings)}[component].state == "ok"
     finally:
         proc.send_signal(signal.SIGINT)
         try:
