@@ -179,3 +179,15 @@ def test_jenkins_refusals_name_the_field() -> None:
     assert exc.value.field == "provider"
     with pytest.raises(EventError):
         from_jenkins({}, ["not", "an", "object"])
+
+
+def test_jenkins_timestamp_forms() -> None:
+    (completed,) = from_jenkins({}, load("jenkins_completed_failure.json")).events
+    assert completed.document()["@timestamp"] == "2026-11-25T10:03:04.007Z"  # ".7" is 7 ms in SimpleDateFormat's S
+    body = load("jenkins_started.json")
+    body["build"]["timestamp"] = "last tuesday"
+    with pytest.raises(EventError) as exc:
+        from_jenkins({}, body)
+    assert exc.value.field == "build.timestamp"
+    del body["build"]["timestamp"]
+    assert from_jenkins({}, body).events[0].timestamp is None  # then: when received

@@ -94,7 +94,9 @@ def post_command(
     try:
         doc = post_event(settings, fields)
     except EventError as exc:
-        fail(f"--{(exc.field or 'event').split('.')[0].replace('_', '-').replace('timestamp', 'at')}: {exc}", 2)
+        name = (exc.field or "event").split(".")[0]
+        detail = str(exc).removeprefix(f"{exc.field}: ")
+        fail(f"--{'at' if name == 'timestamp' else name.replace('_', '-')}: {detail}", 2)
     except EventStoreError as exc:
         fail(str(exc))
     if as_json:

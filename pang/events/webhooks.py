@@ -24,6 +24,7 @@ and the outcome. A redelivered notification, and GitHub's ``queued`` then
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -238,8 +239,8 @@ def from_jenkins(headers: Mapping[str, str], body: Any) -> WebhookResult:
     name = _need(body, "name")
     number = _need(body, "build.number", (int, str))
     phase = _need(body, "build.phase")
-    if phase == "QUEUED":
-        return WebhookResult(ignored="build.phase QUEUED: the build has not started")
+    if phase in ("QUEUED", "NONE"):
+        return WebhookResult(ignored=f"build.phase {phase}: not a change (the build has not started)")
     if phase not in ("STARTED", "COMPLETED", "FINALIZED"):
         raise EventError(f"build.phase: {phase[:40]!r} is not one of QUEUED, STARTED, COMPLETED, FINALIZED", "build.phase")
     if phase == "STARTED":
@@ -254,8 +255,7 @@ def from_jenkins(headers: Mapping[str, str], body: Any) -> WebhookResult:
     params = params if isinstance(params, Mapping) else {}
     commit = _opt_str(body, "build.scm.commit")
     branch = _opt_str(body, "build.scm.branch")
-    stamp = _get(body, "build.timestamp")  # epoch ms in recent plugin versions; absent in older ones
-    at = datetime.fromtimestamp(stamp / 1000, UTC).isoformat() if isinstance(stamp, (int, float)) and stamp > 0 else None
+    at = _jenkins_time(_get(body, "build.timestamp"))
     version = params.get("VERSION") or (commit[:12] if commit else None)
     on = f" {branch}@{commit[:7]}" if branch and commit else (f" {commit[:7]}" if commit else "")
     message = f"jenkins {name} #{number}{on}: {phase.lower()}" + (f" {status}" if status else "")
@@ -278,6 +278,30 @@ def from_jenkins(headers: Mapping[str, str], body: Any) -> WebhookResult:
         "version": "build.scm.commit", "deployment_id": "name", "environment": "build.parameters.ENVIRONMENT",
         "link": "build.full_url", "timestamp": "build.timestamp",
     })])
+
+
+# Some plugin versions format the time with SimpleDateFormat's "ss.Sz": the fraction is the
+# millisecond count unpadded (".5" is 5 ms, not half a second) and the zone is "+00:00".
+_JENKINS_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,3}))?(Z|[+-]\d\d:?\d\d)?$")
+
+
+def _jenkins_time(stamp: Any) -> str | None:
+    """``build.timestamp``: epoch milliseconds (most versions) or the ``ss.Sz`` text form; absent in old ones."""
+    if isinstance(stamp, bool) or stamp is None:
+        return None
+    if isinstance(stamp, (int, float)):
+        if stamp <= 0:
+            raise EventError("build.timestamp: must be epoch milliseconds after 1970", "build.timestamp")
+        try:
+            return datetime.fromtimestamp(stamp / 1000, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            raise EventError("build.timestamp: out of range", "build.timestamp") from None
+    m = _JENKINS_TIME.match(str(stamp).strip())
+    if not m:
+        raise EventError(f"build.timestamp: {str(stamp)[:40]!r} is neither epoch milliseconds nor an ISO time",
+                         "build.timestamp")
+    ms = int(m.group(2) or 0)
+    return f"{m.group(1)}.{ms:03d}{m.group(3) or 'Z'}"
 
 
 PROVIDERS: dict[str, Callable[[Mapping[str, str], Any], WebhookResult]] = {
