@@ -925,6 +925,11 @@ def _short(exc: BaseException) -> str:
     return text[:300]
 
 
+from pang.events.cli import events_app  # noqa: E402 - the events sub-app lives with the events code
+
+app.add_typer(events_app, name="events")
+
+
 def main() -> None:
     try:
         app()

@@ -244,6 +244,19 @@ class Settings(BaseSettings):
         description="Who calls whom: service -> its neighbours; a change on a neighbour of an alerting service is listed early.",
     )
 
+    # --- the events endpoint (pang events serve) ---------------------------------------------
+    events_host: str = Field(default="127.0.0.1", description="Address `pang events serve` listens on; off loopback it needs a token or basic auth.")
+    events_port: int = Field(default=8070, ge=0, le=65535, description="Port of `pang events serve` (0: any free port).")
+    events_token: SecretStr | None = Field(default=None, description="Bearer token the endpoint requires (Authorization: Bearer ...); also the GitHub webhook secret.")
+    events_username: str | None = Field(default=None, description="With events_password: HTTP basic auth on the endpoint (instead of or besides the token).")
+    events_password: SecretStr | None = None
+    events_tls_cert: Path | None = Field(default=None, description="PEM certificate (with events_tls_key): the endpoint speaks HTTPS only.")
+    events_tls_key: Path | None = None
+    events_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 2**20, description="Larger request bodies are refused with 413.")
+    events_max_batch: int = Field(default=500, ge=1, le=10_000, description="Events one POST /api/events list may carry.")
+    events_threads: int = Field(default=4, ge=1, le=64, description="Requests the endpoint handles at once.")
+    events_timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds a client may take to send its request.")
+
     # --- the business (steady state, demo traffic) --------------------------------------
     # Not UTC by default: a shop's peaks are on its customers' wall clock, and a zone with DST
     # makes any code that uses UTC where local time is meant fail visibly in tests and demos.
