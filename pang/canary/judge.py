@@ -30,8 +30,9 @@ identical builds in a large share of runs (``bench/canary_sim.py`` shows it).
    is harmful, ``Low`` when its upper bound is below ``-band`` and a decrease is
    harmful, else ``Pass``. ``NoData`` when either side has no host with at least
    two points. This equivalence-margin form is what lets an A/A run of eight
-   metrics pass in >= 99 % of runs and still catch a 20 % harmful shift: a
-   difference must be both real *and* larger than what the deployer allows.
+   metrics pass in >= 99 % of runs even with 2-3 hosts: a difference must be
+   both real *and* larger than what the deployer allows. (Its power against a
+   20 % shift with few hosts is limited; see :mod:`pang.canary.config`.)
 
 No resampling is involved, so the result is a function of the inputs alone
 (same inputs, same score) and fast enough to simulate thousands of runs.
