@@ -8,7 +8,7 @@ document twice, never two documents.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -34,8 +34,24 @@ def now_iso() -> str:
 
 
 def valid_ts(ts: object) -> bool:
-    """A ``YYYY-MM-DDT...`` string: what index naming and the date mapping can take."""
-    return isinstance(ts, str) and len(ts) >= 20 and ts[4] == "-" and ts[7] == "-" and ts[10] == "T" and ts[:4].isdigit()
+    """A ``YYYY-MM-DDT...`` string with a real date in ASCII digits: what index naming and the date mapping can take.
+
+    ``str.isdigit`` is not enough: it takes any script's digits, and
+    ``٢٠٢٦-٠١-٠١`` would name an index ``logs-syslog-٢٠٢٦.٠١.٠١`` (one per
+    sender's whim, unbounded).
+    """
+    return isinstance(ts, str) and len(ts) >= 20 and ts[10] == "T" and _real_day(ts[:10])
+
+
+@lru_cache(maxsize=1024)
+def _real_day(day: str) -> bool:
+    if not (day.isascii() and day[4] == "-" and day[7] == "-" and (day[:4] + day[5:7] + day[8:]).isdigit()):
+        return False
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
 
 
 class Enricher:

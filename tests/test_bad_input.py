@@ -1,0 +1,130 @@
+"""Bad input that used to stop or misroute the pipeline (issue 16): each case fails without its fix.
+
+Pure parsing and naming are tested without servers; the agent's behaviour
+(a dead input thread, /healthz, SIGTERM) with a real ``pang ship`` process
+against the session's OpenSearch.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime, timezone
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pang.shippers.documents import Enricher, valid_ts
+from pang.shippers.parse.syslog import parse_syslog
+
+UTC = timezone.utc
+RECEIVED = datetime(2026, 11, 26, 13, 20, 0, 500000, tzinfo=UTC)
+RECEIVED_TS = "2026-11-26T13:20:00.500Z"
+ASCII_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
+INDEX = re.compile(r"logs-[a-z]+-\d{4}\.\d{2}\.\d{2}\Z", re.ASCII)
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _enricher() -> Enricher:
+    return Enricher(agent_id="a1", host_name="h1")
+
+
+def syslog_index(doc: dict[str, Any]) -> str:
+    """The index the agent would write a parsed syslog document to (through the spool, as it runs)."""
+    enricher = _enricher()
+    payload = enricher.spool_record("syslog", doc)
+    action = enricher.spool_action("e1", 1, payload)[1]
+    return re.search(rb'"_index":"([^"]*)"', action).group(1).decode()  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- 1. non-ASCII digits
+
+def _in(digits: str, text: str) -> str:
+    """``text`` with its ASCII digits written in another script's digits (``digits[0]`` is zero)."""
+    return text.translate({ord("0") + i: digits[i] for i in range(10)})
+
+
+ARABIC_INDIC = "٠١٢٣٤٥٦٧٨٩"
+FULL_WIDTH = "０１２３４５６７８９"
+
+
+def test_rfc5424_timestamp_in_arabic_indic_digits_uses_received_time() -> None:
+    raw = "<13>1 ٢٠٢٦-٠١-٠١T١٠:٠٠:٠٠Z host app - - - hi".encode()
+    doc = parse_syslog(raw, received=RECEIVED)
+    assert doc["@timestamp"] == RECEIVED_TS
+    assert doc["event"]["original"] == raw.decode()
+    assert syslog_index(doc) == "logs-syslog-2026.11.26"
+
+
+def test_every_syslog_format_refuses_non_ascii_digits() -> None:
+    for digits in (ARABIC_INDIC, FULL_WIDTH):
+        for text in ("<13>1 2026-01-01T10:00:00Z host app - - - hi",
+                     "<13>Jan  1 10:00:00 host app: hi",
+                     "<13>Jan  1 2026 10:00:00 host app: hi",
+                     "<13>2026-01-01T10:00:00+01:00 host app: hi",
+                     "Jan  1 10:00:00 host app: hi"):
+            raw = _in(digits, text).encode()
+            doc = parse_syslog(raw, received=RECEIVED)
+            assert ASCII_TS.match(doc["@timestamp"]), (text, doc["@timestamp"])
+            assert doc["@timestamp"] == RECEIVED_TS, text
+            assert doc["event"]["original"] == raw.decode()
+            assert INDEX.match(syslog_index(doc))
+        # a PRI in other digits is no PRI: no priority invented from it
+        doc = parse_syslog(_in(digits, "<13>hello").encode(), received=RECEIVED)
+        assert "priority" not in doc.get("log", {}).get("syslog", {})
+
+
+def test_valid_ts_takes_only_ascii_dates() -> None:
+    assert valid_ts("2026-01-01T10:00:00.000Z")
+    assert not valid_ts("٢٠٢٦-٠١-٠١T١٠:٠٠:٠٠Z")
+    assert not valid_ts("２０２６-01-01T10:00:00Z")
+    assert not valid_ts("2026-٠١-01T10:00:00.000Z")
+    assert not valid_ts("2026-13-45T10:00:00.000Z")  # would name logs-app-2026.13.45
+    # a document that arrives with such a time (a metrics or JSON line) is re-timed, not misrouted
+    doc: dict[str, Any] = {"@timestamp": "٢٠٢٦-٠١-٠١T١٠:٠٠:٠٠Z", "message": "x"}
+    assert INDEX.match(syslog_index(doc))
+
+
+# The zero of every script whose ten decimal digits are contiguous (Arabic-Indic, Devanagari, full-width...).
+_ZEROS = [chr(c) for c in range(0x110000 - 9)
+          if unicodedata.decimal(chr(c), None) == 0 and unicodedata.decimal(chr(c + 9), None) == 9]
+
+
+@st.composite
+def syslog_with_any_digits(draw: st.DrawFn) -> bytes:
+    """Valid syslog lines whose digits are, one by one, ASCII or another script's of the same value."""
+    t = draw(st.datetimes(datetime(1971, 1, 1), datetime(2200, 1, 1)))
+    scripts = draw(st.lists(st.sampled_from(_ZEROS), min_size=1, max_size=3))
+
+    def digits(text: str) -> str:
+        out = []
+        for ch in text:
+            if ch.isascii() and ch.isdigit() and draw(st.booleans()):
+                ch = chr(ord(draw(st.sampled_from(scripts))) + int(ch))
+            out.append(ch)
+        return "".join(out)
+
+    zone = draw(st.sampled_from(["Z", "+01:00", "-05:30", ""]))
+    iso = t.strftime("%Y-%m-%dT%H:%M:%S") + draw(st.sampled_from(["", f".{t.microsecond // 1000:03d}", f".{t.microsecond:06d}"]))
+    bsd = t.strftime("%b ") + f"{t.day:2d}" + t.strftime(" %H:%M:%S")
+    pri = f"<{draw(st.integers(0, 191))}>"
+    shapes = [
+        f"{pri}1 {iso}{zone or 'Z'} host app - - - msg",
+        f"{pri}{bsd} host tag[{draw(st.integers(1, 99999))}]: msg",
+        f"{pri}" + t.strftime("%b ") + f"{t.day:2d} {t.year:04d}" + t.strftime(" %H:%M:%S") + " host tag: msg",
+        f"{pri}{iso}{zone} host tag: msg",
+        f"{bsd} host tag: msg",
+        f"{iso.replace('T', ' ')}{zone} host tag: msg",
+    ]
+    return digits(draw(st.sampled_from(shapes))).encode()
+
+
+@FAST
+@given(raw=syslog_with_any_digits(), received=st.datetimes(datetime(1971, 1, 1), datetime(2200, 1, 1), timezones=st.just(UTC)))
+def test_fuzz_syslog_timestamp_is_ascii_iso_and_index_name_is_pang_s(raw: bytes, received: datetime) -> None:
+    doc = parse_syslog(raw, received=received)
+    ts = doc["@timestamp"]
+    assert ASCII_TS.match(ts), ts
+    datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    assert INDEX.match(syslog_index(doc)), syslog_index(doc)
