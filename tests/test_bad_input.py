@@ -12,8 +12,13 @@ import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from pang.indexer.client import client
+from pang.indexer.search import SearchError, surrounding
+from pang.settings import Settings
 
 from pang.shippers.documents import Enricher, valid_ts
 from pang.shippers.parse.syslog import parse_syslog
@@ -128,3 +133,23 @@ def test_fuzz_syslog_timestamp_is_ascii_iso_and_index_name_is_pang_s(raw: bytes,
     assert ASCII_TS.match(ts), ts
     datetime.fromisoformat(ts.replace("Z", "+00:00"))
     assert INDEX.match(syslog_index(doc)), syslog_index(doc)
+
+
+# --------------------------------------------------------------------------- 3. surrounding lines' index
+
+@pytest.mark.stack
+def test_surrounding_lines_read_only_pangs_log_indices(stack_settings: Settings, unique: str) -> None:
+    es = client(stack_settings)
+    secret = {"@timestamp": "2026-01-01T00:00:00.000Z", "message": "secret",
+              "log": {"offset": 1, "file": {"path": "/x"}}}
+    for index in (f"private-{unique}", "metrics-business-2026.01.01", f"logs-app-{unique}"):
+        es.index(index=index, id=unique, body=secret, refresh=True)
+        with pytest.raises(SearchError, match="pang's log indices"):
+            surrounding(stack_settings, index, unique)
+    for index in (".opendistro_security", "_all", "logs-app-2026.01.01,private", "logs-*", "logs-app-٢٠٢٦.٠١.٠١"):
+        with pytest.raises(SearchError, match="pang's log indices"):
+            surrounding(stack_settings, index, unique)
+    # pang's own log indices still work
+    ok = f"logs-app-2026.01.0{1 + int(unique[:4], 16) % 9}"
+    es.index(index=ok, id=unique, body=secret, refresh=True)
+    assert [h.id for h in surrounding(stack_settings, ok, unique, before=0, after=0)] == [unique]
