@@ -319,7 +319,7 @@ class _Cursor:
 
 def _explain(exc: Exception, settings: Settings) -> SearchError:
     """A sentence for people from whatever the client raised."""
-    url = settings.opensearch_url
+    url = settings.display_opensearch_url
     if isinstance(exc, ConnectionTimeout):
         return SearchError(f"search timed out after {settings.opensearch_timeout:g} s: narrow the time range or the query")
     if isinstance(exc, SSLError):

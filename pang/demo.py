@@ -174,7 +174,7 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
                 _thread("demo-archiver", archiver, stop), _thread("demo-steady", steady, stop):
             console.print(f"\n[bold green]pang demo is ready:[/] {base}/search   (Ctrl-C stops everything the demo started)")
             console.print(f"  steady state of orders and payments: {base}/steady?signal=orders&since=3h")
-            console.print(f"  OpenSearch {settings.opensearch_url} · archive {settings.archive} · "
+            console.print(f"  OpenSearch {settings.display_opensearch_url} · archive {settings.archive} · "
                           f"agent metrics http://{settings.ship_http_host}:{agent.http_port}/metrics")
             if ready is not None:
                 ready.set()

@@ -7,9 +7,13 @@ against the session's OpenSearch.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pang.indexer.client import client
-from pang.indexer.search import SearchError, surrounding
-from pang.settings import Settings
+from pang.indexer.search import SearchError, SearchRequest, search, surrounding
+from pang.settings import Settings, load_settings
 
 from pang.shippers.documents import Enricher, valid_ts
 from pang.shippers.parse.syslog import parse_syslog
+from tests.helpers import free_port
 
-UTC = timezone.utc
 RECEIVED = datetime(2026, 11, 26, 13, 20, 0, 500000, tzinfo=UTC)
 RECEIVED_TS = "2026-11-26T13:20:00.500Z"
 ASCII_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
@@ -153,3 +157,65 @@ def test_surrounding_lines_read_only_pangs_log_indices(stack_settings: Settings,
     ok = f"logs-app-2026.01.0{1 + int(unique[:4], 16) % 9}"
     es.index(index=ok, id=unique, body=secret, refresh=True)
     assert [h.id for h in surrounding(stack_settings, ok, unique, before=0, after=0)] == [unique]
+
+
+# --------------------------------------------------------------------------- 4. credentials in URLs
+
+SECRET = "s3cr3tPw"
+
+
+def _creds_env(tmp_path: Path) -> dict[str, str]:
+    """PANG_* for a cluster and an S3 endpoint with user:password in their URLs, on ports nothing listens on."""
+    taken: set[int] = set()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANG_")}
+    env.update({
+        "PANG_STATE_DIR": str(tmp_path / "state"),
+        "PANG_OPENSEARCH_URL": f"http://elastic:{SECRET}@127.0.0.1:{free_port(taken=taken)}",
+        "PANG_S3_ENDPOINT": f"http://key:{SECRET}@127.0.0.1:{free_port(taken=taken)}",
+        "PANG_OPENSEARCH_TIMEOUT": "2",
+    })
+    return env
+
+
+def _pang(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pang.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_config_show_masks_userinfo(tmp_path: Path) -> None:
+    done = _pang(_creds_env(tmp_path), "config", "show")
+    assert done.returncode == 0, done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert "http://***@127.0.0.1:" in done.stdout
+
+
+def test_cli_errors_mask_userinfo(tmp_path: Path) -> None:
+    env = _creds_env(tmp_path)
+    for args in (("index", "setup"), ("deadletter", "list"), ("stack", "status")):
+        done = _pang(env, *args)
+        assert SECRET not in done.stdout + done.stderr, (args, done.stdout + done.stderr)
+    done = _pang(env, "index", "setup")
+    assert done.returncode == 1 and "***@127.0.0.1" in done.stderr
+    # a URL the settings refuse is quoted back masked too
+    env["PANG_OPENSEARCH_URL"] = f"http://elastic:{SECRET}@127.0.0.1:notaport"
+    done = _pang(env, "config", "show")
+    assert done.returncode == 2 and "PANG_OPENSEARCH_URL" in done.stderr and SECRET not in done.stderr
+
+
+def test_search_and_steady_error_banners_mask_userinfo(tmp_path: Path) -> None:
+    from pang.dashboards.steady_page import _error_text
+    from pang.indexer.timerange import parse_time_range
+    from pang.steady.view import steady_view
+
+    env = _creds_env(tmp_path)
+    settings = load_settings(opensearch_url=env["PANG_OPENSEARCH_URL"], opensearch_timeout=2)
+    with pytest.raises(SearchError) as caught:
+        search(settings, SearchRequest(time=parse_time_range(since="1h")))
+    assert SECRET not in str(caught.value) and "***@127.0.0.1" in str(caught.value)
+    try:
+        now = datetime.now(UTC)
+        steady_view(settings, "orders", now - timedelta(hours=1), now)
+    except Exception as exc:  # noqa: BLE001 - whatever the view raises, the banner is made from it
+        banner = _error_text(exc, settings)
+    else:
+        raise AssertionError("an unreachable node must fail the view")
+    assert SECRET not in banner and "***@127.0.0.1" in banner
