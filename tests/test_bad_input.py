@@ -7,15 +7,22 @@ against the session's OpenSearch.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 import unicodedata
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,6 +33,7 @@ from pang.settings import Settings, load_settings
 
 from pang.shippers.documents import Enricher, valid_ts
 from pang.shippers.parse.syslog import parse_syslog
+from tests.agent_util import AgentProcess, all_docs, wait_count
 from tests.helpers import free_port
 
 RECEIVED = datetime(2026, 11, 26, 13, 20, 0, 500000, tzinfo=UTC)
@@ -219,3 +227,120 @@ def test_search_and_steady_error_banners_mask_userinfo(tmp_path: Path) -> None:
     else:
         raise AssertionError("an unreachable node must fail the view")
     assert SECRET not in banner and "***@127.0.0.1" in banner
+
+
+# --------------------------------------------------------------------------- 2. JSON nested too deep to re-encode
+
+def _nested(depth: int, seq: int) -> str:
+    """A JSON object ``depth`` levels deep (the line's own object counted)."""
+    return '{"message": "deep seq=%d", "a": ' % seq + '{"a": ' * (depth - 2) + "1" + "}" * (depth - 2) + "}"
+
+
+@pytest.mark.stack
+def test_json_nested_too_deep_to_encode_is_shipped_as_text_and_counted(
+        stack_settings: Settings, tmp_path: Path, unique: str) -> None:
+    service = f"deep-{unique}"
+    logs = tmp_path / "logs" / service
+    logs.mkdir(parents=True)
+    lines = ['{"@timestamp": "2026-11-24T10:00:00.000Z", "message": "before seq=0"}',
+             _nested(255, 1), _nested(600, 2), _nested(1_024, 3), _nested(1_099, 5),
+             '{"@timestamp": "2026-11-24T10:00:01.000Z", "message": "after seq=4"}']
+    (logs / "app.log").write_text("\n".join(lines) + "\n")
+    query = {"term": {"service.name": service}}
+    with AgentProcess(stack_settings, tmp_path / "state", [str(tmp_path / "logs" / "**" / "*.log")]) as agent:
+        assert wait_count(stack_settings, "logs-app-*", 6, query=query, timeout=30) == 6
+        assert agent.healthz()["status"] == "ok"  # type: ignore[index]
+        assert agent.metrics()["pang_documents_unencodable_total"] == 3  # 1,099 levels orjson does not even parse
+        assert agent.proc.poll() is None  # type: ignore[union-attr]
+        assert agent.terminate(timeout=60) == 0
+    docs = sorted(all_docs(stack_settings, "logs-app-*", query), key=lambda d: d["log"]["offset"])
+    assert [d["message"] for d in docs[1:5]] == lines[1:5]  # the line itself, searchable as text
+    assert all("pang.unencodable" in d.get("tags", []) for d in docs[1:4])
+    assert docs[5]["message"] == "after seq=4"
+
+
+def test_unencodable_syslog_or_metrics_document_is_kept_as_text() -> None:
+    enricher = _enricher()
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(300):
+        node["a"] = {}
+        node = node["a"]
+    doc = {"@timestamp": "2026-01-01T00:00:00.000Z", "message": "m", "log": {"syslog": {"structured_data": deep}},
+           "event": {"original": "<13>raw \udcff"}}
+    payload = enricher.spool_record("syslog", doc)
+    source = orjson.loads(payload.split(b"\t", 2)[2])
+    assert source["message"] == "<13>raw \ufffd" and source["tags"] == ["pang.unencodable"]
+    assert source["@timestamp"] == "2026-01-01T00:00:00.000Z" and enricher.unencodable == 1
+
+
+# --------------------------------------------------------------------------- 2. a dead input stops the agent
+
+@pytest.mark.stack
+def test_a_dead_input_fails_healthz_and_the_agent_exits_non_zero(stack_settings: Settings, tmp_path: Path) -> None:
+    from pang.shippers.agent import Agent
+
+    settings = stack_settings.model_copy(update={
+        "state_dir": tmp_path / "state", "ship_http_port": 0, "syslog_port": 0, "metrics_enabled": False,
+        "ship_paths": [str(tmp_path / "logs" / "**" / "*.log")]})
+    agent = Agent(settings)
+    release = threading.Event()
+
+    def broken_poll() -> Any:  # the reader meets something it cannot handle
+        release.wait(10)
+        raise OSError(5, "Input/output error")
+
+    agent.tailer.poll = broken_poll  # type: ignore[method-assign]
+    agent.start()
+    try:
+        url = f"http://127.0.0.1:{agent.http_port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            assert resp.status == 200
+        release.set()
+        deadline = time.monotonic() + 10
+        while agent.failure is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(url, timeout=5)
+        assert answer.value.code == 503
+        body = json.loads(answer.value.read())
+        assert body["status"] == "failed" and body["failure"].startswith("files input died: OSError")
+    finally:
+        assert agent.shutdown() == 1
+
+
+DYING_AGENT = """
+import sys
+from pang.settings import load_settings
+from pang.shippers.agent import Agent, run
+import pang.shippers.agent as agent_module
+
+class Dying(Agent):
+    def _accept_syslog(self, docs):
+        raise MemoryError("spool writer broke")
+
+agent_module.Agent = Dying
+sys.exit(run(load_settings()))
+"""
+
+
+@pytest.mark.stack
+def test_pang_ship_exits_non_zero_with_one_line_when_syslog_dies(stack_settings: Settings, tmp_path: Path) -> None:
+    agent = AgentProcess(stack_settings, tmp_path / "state", [str(tmp_path / "none" / "*.log")])
+    agent.env["PANG_LOG_LEVEL"] = "INFO"
+    proc = subprocess.Popen([sys.executable, "-c", DYING_AGENT], env=agent.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while agent.healthz() is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"<13>hello", ("127.0.0.1", agent.syslog_port))
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out
+    died = [line for line in out.splitlines() if "input died" in line]
+    assert len(died) == 1 and "syslog-udp input died: MemoryError: spool writer broke" in died[0], out
+    assert "Traceback" not in out
