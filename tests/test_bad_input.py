@@ -344,3 +344,41 @@ def test_pang_ship_exits_non_zero_with_one_line_when_syslog_dies(stack_settings:
     died = [line for line in out.splitlines() if "input died" in line]
     assert len(died) == 1 and "syslog-udp input died: MemoryError: spool writer broke" in died[0], out
     assert "Traceback" not in out
+
+
+# --------------------------------------------------------------------------- 5. /metrics and /healthz behind idle connections
+
+def test_healthz_answers_while_idle_connections_are_open_and_closes_them() -> None:
+    from prometheus_client.core import CounterMetricFamily
+
+    from pang.metrics_http import metrics_server
+
+    class One:
+        def collect(self) -> Any:
+            fam = CounterMetricFamily("pang_test_things", "Things.")
+            fam.add_metric([], 1)
+            yield fam
+
+    server = metrics_server("127.0.0.1", 0, One(), lambda: (True, {"status": "ok"}), idle_timeout=1.0)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    port = server.server_port
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+    half = socket.create_connection(("127.0.0.1", port), timeout=5)
+    half.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # a request that never ends
+    try:
+        started = time.monotonic()
+        for path in ("/healthz", "/metrics"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as resp:
+                assert resp.status == 200
+        assert time.monotonic() - started < 2
+        for s in [*idle, half]:  # the server hangs up on them after the idle timeout
+            s.settimeout(5)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            assert b"pang_test_things" not in data
+    finally:
+        for s in [*idle, half]:
+            s.close()
+        server.shutdown()
+        server.server_close()
