@@ -143,10 +143,11 @@ class Agent:
         log.info("pang ship started: files %s, syslog %s, metrics %s", self.tailer.patterns,
                  self.syslog.port if self.syslog else "off", "on" if self.settings.metrics_enabled else "off")
 
-    def _spawn(self, target: Any, name: str) -> None:
+    def _spawn(self, target: Any, name: str, *, join: bool = True) -> None:
         t = threading.Thread(target=self._guarded, args=(target, name), name=name, daemon=True)
         t.start()
-        self._threads.append(t)
+        if join:  # inputs are joined on shutdown; the HTTP server is not one (it stops last, by shutdown())
+            self._threads.append(t)
 
     def _guarded(self, target: Any, name: str) -> None:
         """Run a thread's loop; if it dies, say which and why, fail /healthz and stop the agent.
@@ -214,7 +215,7 @@ class Agent:
 
     def _serve_http(self) -> None:
         self.http = metrics_server(self.settings.ship_http_host, self.settings.ship_http_port, _Collector(self), self.health)
-        self._spawn(self.http.serve_forever, "pang-http")
+        self._spawn(self.http.serve_forever, "pang-http", join=False)
 
     @property
     def http_port(self) -> int:

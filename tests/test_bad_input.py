@@ -382,3 +382,26 @@ def test_healthz_answers_while_idle_connections_are_open_and_closes_them() -> No
             s.close()
         server.shutdown()
         server.server_close()
+
+
+# --------------------------------------------------------------------------- SIGTERM when idle
+
+@pytest.mark.stack
+def test_idle_pang_ship_exits_within_a_few_seconds_of_sigterm(stack_settings: Settings, tmp_path: Path, unique: str) -> None:
+    logs = tmp_path / "logs" / f"idle-{unique}"
+    logs.mkdir(parents=True)
+    (logs / "app.log").write_text("one line\n")
+    with AgentProcess(stack_settings, tmp_path / "state", [str(tmp_path / "logs" / "**" / "*.log")],
+                      env={"PANG_METRICS_ENABLED": "true", "PANG_SHIP_BATCH_SECONDS": "0.5", "PANG_SHIP_SCAN_INTERVAL": "1"}) as agent:
+        assert wait_count(stack_settings, "logs-app-*", 1, query={"term": {"service.name": f"idle-{unique}"}}) == 1
+        # a syslog sender that stays connected, and an idle /metrics client
+        tcp = socket.create_connection(("127.0.0.1", agent.syslog_port), timeout=5)
+        tcp.sendall(b"<13>Nov 26 10:00:00 host app: one\n")
+        http = socket.create_connection(("127.0.0.1", agent.http_port), timeout=5)
+        time.sleep(1.5)  # nothing left to send
+        started = time.monotonic()
+        assert agent.terminate(timeout=60) == 0
+        took = time.monotonic() - started
+        tcp.close()
+        http.close()
+    assert took < 5, f"pang ship took {took:.1f} s to exit"
