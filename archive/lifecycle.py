@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from pang.archive.layout import parse_window_key
 from pang.archive.store import FileStore, ObjectStore, S3Store
-from pang.settings import LifecycleRule, Settings
+from pang.settings import LifecycleRule, Settings, mask_userinfo
 
 
 class LifecycleError(ValueError):
@@ -60,7 +60,7 @@ def apply(settings: Settings, store: ObjectStore) -> list[dict[str, Any]]:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "NotImplemented":
             raise LifecycleError(
-                f"the S3 server at {settings.s3_effective_endpoint} does not implement part of these rules "
+                f"the S3 server at {mask_userinfo(settings.s3_effective_endpoint)} does not implement part of these rules "
                 "(SeaweedFS has no storage-class transitions); remove transition_days"
             ) from None
         raise LifecycleError(f"the bucket refused the lifecycle rules: {code}: {exc.response.get('Error', {}).get('Message', '')}") from None

@@ -35,7 +35,7 @@ from pang.dashboards.urlstate import DATASETS, MAX_TEXT, SearchState, from_query
 from pang.indexer.query import QuerySyntaxError
 from pang.indexer.search import SearchError, SearchPage, SearchRequest, search, surrounding
 from pang.indexer.timerange import QUICK_RANGES, TimeRange, TimeRangeError, parse_time_range
-from pang.settings import Settings
+from pang.settings import Settings, mask_urls_in
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _request_from_store(data: dict[str, Any]) -> SearchRequest:
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, (SearchError, TimeRangeError, QuerySyntaxError)):
-        return str(exc)
+        return mask_urls_in(str(exc))  # a client library's text may quote the URL, credentials and all
     log.exception("search failed")
     return f"the search failed unexpectedly ({type(exc).__name__}); the server's log has the details"
 

@@ -176,9 +176,9 @@ def _error_text(exc: Exception, settings: Settings) -> str:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
     if any(isinstance(e, OSConnectionError) for e in chain):
-        return f"OpenSearch at {settings.opensearch_url} is not answering (is the stack up? `pang stack up`)"
+        return f"OpenSearch at {settings.display_opensearch_url} is not answering (is the stack up? `pang stack up`)"
     if isinstance(exc, TransportError):
-        return f"OpenSearch at {settings.opensearch_url} refused the request (HTTP {exc.status_code})"
+        return f"OpenSearch at {settings.display_opensearch_url} refused the request (HTTP {exc.status_code})"
     if type(exc).__module__.startswith("pang.") and isinstance(exc, (RuntimeError, ValueError)):
         return str(exc)[:500]  # pang's own errors are written for people
     log.exception("steady-state view failed")

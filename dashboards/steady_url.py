@@ -155,7 +155,12 @@ def _floor(t: datetime) -> datetime:
 
 def _ceil(t: datetime) -> datetime:
     floored = _floor(t)
-    return floored if floored == t else floored + MINUTE
+    if floored == t:
+        return floored
+    try:
+        return floored + MINUTE
+    except OverflowError:  # the last minute of year 9999: keep it, so the range checks say what is wrong
+        return floored
 
 
 def _bounded(value: str | None, limit: int = MAX_VALUE) -> str | None:

@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -318,7 +319,7 @@ class _Cursor:
 
 def _explain(exc: Exception, settings: Settings) -> SearchError:
     """A sentence for people from whatever the client raised."""
-    url = settings.opensearch_url
+    url = settings.display_opensearch_url
     if isinstance(exc, ConnectionTimeout):
         return SearchError(f"search timed out after {settings.opensearch_timeout:g} s: narrow the time range or the query")
     if isinstance(exc, SSLError):
@@ -532,8 +533,11 @@ def surrounding(settings: Settings, index: str, doc_id: str, *, before: int = 20
     and offset (syslog, for example) comes back alone.
     """
     before, after = max(0, min(before, MAX_PAGE)), max(0, min(after, MAX_PAGE))
-    if not isinstance(index, str) or not index or len(index) > 255 or any(c in index for c in ",*/ "):
-        raise SearchError("surrounding lines need one index name")
+    if not isinstance(index, str) or not _LOG_INDEX.fullmatch(index):
+        # The name comes from the browser (a component id): anything but one of pang's daily log
+        # indices would let a page visitor read other indices (.opendistro_security, _all, business rollups).
+        raise SearchError("surrounding lines come only from pang's log indices (logs-app-, logs-syslog- or "
+                          "rehydrated-YYYY.MM.DD)")
     es = client(settings)
     try:
         doc = es.get(index=index, id=doc_id)
@@ -572,6 +576,11 @@ def surrounding(settings: Settings, index: str, doc_id: str, *, before: int = 20
         sides.append(_hits(response))
     lower, upper = (sides + [[], []])[:2]
     return [*reversed(lower[:before]), hit, *upper[:after]]
+
+
+_LOG_INDEX = re.compile(
+    "(?:" + "|".join(re.escape(PREFIXES[d]) for d in ("app", "syslog", "rehydrated")) + r")-[0-9]{4}\.[0-9]{2}\.[0-9]{2}"
+)
 
 
 def _pattern_of(index: str) -> str:

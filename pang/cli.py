@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pang.settings import Settings, SettingsError, describe_settings, load_settings
+from pang.settings import Settings, SettingsError, describe_settings, load_settings, mask_urls_in
 
 app = typer.Typer(
     name="pang",
@@ -39,7 +39,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]pang: error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[red]pang: error:[/] {mask_urls_in(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -152,7 +152,7 @@ def index_setup(ctx: typer.Context) -> None:
     try:
         names = apply_templates(settings)
     except Exception as exc:  # connection refused, auth, TLS: one line, not a traceback
-        fail(f"cannot apply templates at {settings.opensearch_url}: {_short(exc)}")
+        fail(f"cannot apply templates at {settings.display_opensearch_url}: {_short(exc)}")
     out.print(f"applied {len(names)} index templates: {', '.join(names)}")
 
 
@@ -230,7 +230,7 @@ def deadletter_list(
     try:
         rows = list(islice(pending(settings), limit))
     except Exception as exc:
-        fail(f"cannot read dead letters at {settings.opensearch_url}: {_short(exc)}")
+        fail(f"cannot read dead letters at {settings.display_opensearch_url}: {_short(exc)}")
     table = Table("@timestamp", "index", "id", "reason")
     for h in rows:
         src = h["_source"]
@@ -248,7 +248,7 @@ def deadletter_replay(ctx: typer.Context) -> None:
     try:
         result = replay(settings)
     except Exception as exc:
-        fail(f"replay failed at {settings.opensearch_url}: {_short(exc)}")
+        fail(f"replay failed at {settings.display_opensearch_url}: {_short(exc)}")
     out.print(f"replayed {result.replayed}, refused again {result.rejected_again}")
     for reason in result.reasons:
         out.print(f"  {reason}")
@@ -411,7 +411,7 @@ def dash(
     where = f"{host or settings.dash_host}:{settings.dash_port if port is None else port}"
 
     def announce(url: str) -> None:
-        err.print(f"pang dashboards on {url}search (searching {settings.opensearch_url}); Ctrl-C stops", soft_wrap=True)
+        err.print(f"pang dashboards on {url}search (searching {settings.display_opensearch_url}); Ctrl-C stops", soft_wrap=True)
 
     try:
         serve(settings, host=host, port=port, announce=announce)

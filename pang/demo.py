@@ -177,7 +177,7 @@ def run_demo(settings: Settings, *, options: DemoOptions, console: Console, read
             console.print(f"\n[bold green]pang demo is ready:[/] {base}/search   (Ctrl-C stops everything the demo started)")
             console.print(f"  steady state of orders and payments: {base}/steady?signal=orders&since=3h")
             console.print(f"  what changed in the last hour: {base}/events?since=1h · is it recovered? {base}/status")
-            console.print(f"  OpenSearch {settings.opensearch_url} · archive {settings.archive} · "
+            console.print(f"  OpenSearch {settings.display_opensearch_url} · archive {settings.archive} · "
                           f"agent metrics http://{settings.ship_http_host}:{agent.http_port}/metrics")
             if ready is not None:
                 ready.set()

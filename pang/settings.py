@@ -15,6 +15,7 @@ with status 2 instead of showing a pydantic traceback.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from contextvars import ContextVar
@@ -405,6 +406,14 @@ def mask_userinfo(url: str) -> str:
     return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
+_USERINFO_IN_TEXT = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
+
+
+def mask_urls_in(text: str) -> str:
+    """Every ``scheme://user:pass@`` inside free text (an error message, a library's exception) masked."""
+    return _USERINFO_IN_TEXT.sub(r"\1***@", text)
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -437,7 +446,7 @@ def _describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "?"
     given = first.get("input")
-    shown = "" if given is None or isinstance(given, dict) else f" (got {str(given)[:80]!r})"
+    shown = "" if given is None or isinstance(given, dict) else f" (got {mask_urls_in(str(given))[:80]!r})"
     message = first["msg"].removeprefix("Value error, ")
     more = f"; and {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
     return f"setting {ENV_PREFIX}{field.upper()}: {message}{shown}{more}"
@@ -450,6 +459,8 @@ def describe_settings(settings: Settings) -> dict[str, str]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             value = "********" if value.get_secret_value() else ""
+        elif isinstance(value, str):
+            value = mask_urls_in(value)  # PANG_OPENSEARCH_URL=https://user:pass@host, an S3 endpoint likewise
         out[f"{ENV_PREFIX}{name.upper()}"] = "" if value is None else str(value)
     out["(archive)"] = settings.archive
     return out

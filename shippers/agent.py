@@ -87,13 +87,14 @@ class Agent:
 
             tls = tls_context(str(settings.syslog_tls_cert), str(settings.syslog_tls_key) if settings.syslog_tls_key else None) if settings.syslog_tls_cert else None
             self.syslog = SyslogServer(settings.syslog_host, settings.syslog_port, self._accept_syslog,
-                                       max_bytes=settings.syslog_max_message_bytes, tls=tls)
+                                       max_bytes=settings.syslog_max_message_bytes, tls=tls, on_death=self._died)
         self.metrics_dropped = 0
         self.metrics_docs = 0
         self.scrape_errors = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.http: WSGIServer | None = None
+        self.failure: str | None = None  # "<input> died: <why>", once any input thread has ended by an exception
 
     # --- inputs that go through the spool -------------------------------------------------
 
@@ -142,10 +143,29 @@ class Agent:
         log.info("pang ship started: files %s, syslog %s, metrics %s", self.tailer.patterns,
                  self.syslog.port if self.syslog else "off", "on" if self.settings.metrics_enabled else "off")
 
-    def _spawn(self, target: Any, name: str) -> None:
-        t = threading.Thread(target=target, name=name, daemon=True)
+    def _spawn(self, target: Any, name: str, *, join: bool = True) -> None:
+        t = threading.Thread(target=self._guarded, args=(target, name), name=name, daemon=True)
         t.start()
-        self._threads.append(t)
+        if join:  # inputs are joined on shutdown; the HTTP server is not one (it stops last, by shutdown())
+            self._threads.append(t)
+
+    def _guarded(self, target: Any, name: str) -> None:
+        """Run a thread's loop; if it dies, say which and why, fail /healthz and stop the agent.
+
+        A dead input would otherwise leave a process that looks alive and ships
+        nothing from it; exiting non-zero lets the supervisor restart it and see why.
+        """
+        try:
+            target()
+        except BaseException as exc:  # noqa: BLE001 - any death of an input is reported the same way
+            self._died(name, exc)
+
+    def _died(self, name: str, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = f"{name.removeprefix('pang-')} input died: {type(exc).__name__}: {str(exc)[:300]}"
+            log.error("%s; stopping (exit status 1)", self.failure)
+            log.debug("the input's traceback", exc_info=exc)
+        self._stop.set()
 
     def run_forever(self) -> int:
         """Run until SIGTERM or SIGINT; returns the exit status."""
@@ -175,16 +195,17 @@ class Agent:
         if self.http:
             self.http.shutdown()
             self.http.server_close()
-        return 0
+        return 1 if self.failure else 0
 
     # --- observability -------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         s = self.sender.stats
         stuck = s.in_flight > 0 and s.last_success and time.time() - s.last_success > 60
-        healthy = not self._stop.is_set() and not stuck
+        healthy = not self._stop.is_set() and not stuck and self.failure is None
         return healthy, {
-            "status": "ok" if healthy else "degraded",
+            "status": "ok" if healthy else ("failed" if self.failure else "degraded"),
+            **({"failure": self.failure} if self.failure else {}),
             "uptime_seconds": round(time.time() - self.started, 1),
             "last_success": s.last_success,
             "last_error": s.last_error,
@@ -194,7 +215,7 @@ class Agent:
 
     def _serve_http(self) -> None:
         self.http = metrics_server(self.settings.ship_http_host, self.settings.ship_http_port, _Collector(self), self.health)
-        self._spawn(self.http.serve_forever, "pang-http")
+        self._spawn(self.http.serve_forever, "pang-http", join=False)
 
     @property
     def http_port(self) -> int:
@@ -235,6 +256,8 @@ class _Collector:
         yield counter("pang_documents_rejected", "Items OpenSearch rejected (sent to the dead-letter index).", s.rejected)
         yield counter("pang_deadletters", "Documents written to the dead-letter index.", s.deadlettered)
         yield counter("pang_deadletters_file", "Dead letters the node refused too, kept in the state folder.", s.deadletter_file)
+        yield counter("pang_documents_unencodable", "Documents JSON could not encode (nested too deep), shipped as text tagged pang.unencodable.",
+                      a.enricher.unencodable)
         yield counter("pang_bulk_requests", "Successful _bulk requests.", s.requests)
         yield counter("pang_bulk_seconds", "Time spent in successful _bulk requests.", s.request_seconds)
         if a.syslog:

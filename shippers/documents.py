@@ -8,7 +8,8 @@ document twice, never two documents.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +23,9 @@ from pang.shippers.sink.bulk import encode_action
 
 TAG_TRUNCATED = "pang.truncated"
 TAG_INVALID_UTF8 = "pang.invalid_utf8"
+# A document JSON cannot encode (orjson refuses nesting past 254 levels, which it parses up to
+# 1,024): shipped as its text instead, so one line cannot stop its input.
+TAG_UNENCODABLE = "pang.unencodable"
 
 
 @lru_cache(maxsize=64)
@@ -34,8 +38,34 @@ def now_iso() -> str:
 
 
 def valid_ts(ts: object) -> bool:
-    """A ``YYYY-MM-DDT...`` string: what index naming and the date mapping can take."""
-    return isinstance(ts, str) and len(ts) >= 20 and ts[4] == "-" and ts[7] == "-" and ts[10] == "T" and ts[:4].isdigit()
+    """A ``YYYY-MM-DDT...`` string with a real date in ASCII digits: what index naming and the date mapping can take.
+
+    ``str.isdigit`` is not enough: it takes any script's digits, and
+    ``٢٠٢٦-٠١-٠١`` would name an index ``logs-syslog-٢٠٢٦.٠١.٠١`` (one per
+    sender's whim, unbounded).
+    """
+    return isinstance(ts, str) and len(ts) >= 20 and ts[10] == "T" and _real_day(ts[:10])
+
+
+@lru_cache(maxsize=1024)
+def _real_day(day: str) -> bool:
+    if not (day.isascii() and day[4] == "-" and day[7] == "-" and (day[:4] + day[5:7] + day[8:]).isdigit()):
+        return False
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable_text(text: object) -> str:
+    """``text`` as a string orjson takes (lone surrogates replaced)."""
+    if not isinstance(text, str):
+        text = repr(text)[:65536]
+    return _SURROGATE.sub("\ufffd", text)
 
 
 class Enricher:
@@ -46,10 +76,20 @@ class Enricher:
         self.host_name = host_name
         self.environment = environment
         self.version = version
+        self.unencodable = 0  # documents shipped as text because JSON could not encode them (on /metrics)
 
     def file_action(self, ev: FileEvent, received: str) -> bytes:
-        """The encoded ``_bulk`` action for one file event."""
-        doc: dict[str, Any] = parse_line(ev.text)
+        """The encoded ``_bulk`` action for one file event; a line JSON cannot re-encode goes as text."""
+        doc = self._file_doc(parse_line(ev.text), ev, received)
+        try:
+            source = orjson.dumps(doc)
+        except orjson.JSONEncodeError:
+            self.unencodable += 1
+            doc = self._file_doc({"@timestamp": doc["@timestamp"], "message": ev.text, "tags": [TAG_UNENCODABLE]}, ev, received)
+            source = orjson.dumps(doc)
+        return encode_action(_app_index(doc["@timestamp"][:10]), event_id(ev.key, ev.start), source)
+
+    def _file_doc(self, doc: dict[str, Any], ev: FileEvent, received: str) -> dict[str, Any]:
         ts = doc.get("@timestamp")
         if not valid_ts(ts):
             ts = doc["@timestamp"] = received
@@ -82,7 +122,7 @@ class Enricher:
             if ev.invalid_utf8:
                 tags.append(TAG_INVALID_UTF8)
             doc["tags"] = tags
-        return encode_action(_app_index(ts[:10]), event_id(ev.key, ev.start), orjson.dumps(doc))
+        return doc
 
     def spool_record(self, dataset: str, doc: dict[str, Any]) -> bytes:
         """A spool payload: dataset and day up front, so shipping needs no JSON parsing."""
@@ -92,7 +132,18 @@ class Enricher:
         doc.setdefault("host", {}).setdefault("name", self.host_name)
         doc["agent"] = self.agent
         doc.setdefault("event", {})["dataset"] = dataset
-        return b"%s\t%s\t%s" % (dataset.encode(), str(ts)[:10].encode(), orjson.dumps(doc))
+        try:
+            source = orjson.dumps(doc)
+        except orjson.JSONEncodeError:  # a receiver must not die on one message: keep its text, tagged
+            self.unencodable += 1
+            event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+            text = event.get("original") if isinstance(event.get("original"), str) else doc.get("message")
+            source = orjson.dumps({
+                "@timestamp": ts, "message": _encodable_text(text),
+                "host": {"name": self.host_name}, "agent": self.agent,
+                "event": {"dataset": dataset}, "tags": [TAG_UNENCODABLE],
+            })
+        return b"%s\t%s\t%s" % (dataset.encode(), str(ts)[:10].encode(), source)
 
     def spool_action(self, epoch: str, seq: int, payload: bytes) -> tuple[str, bytes]:
         """The ``_bulk`` action for a spool record: id from agent, epoch and sequence."""

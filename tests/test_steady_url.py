@@ -82,6 +82,9 @@ def test_an_absolute_range_covers_whole_minutes() -> None:
     (SteadyState(start="2026-11-26T12:00Z", end="2026-11-26T10:00Z"), "before the end"),
     (SteadyState(since="30d"), f"longer than {MAX_SPAN.days} days"),
     (SteadyState(since="soon"), "not a duration"),
+    # the year 9999's last minute cannot be rounded up: a range error, not OverflowError (issue 16)
+    (SteadyState(start="2026-11-26T10:00Z", end="9999-12-31T23:59:59Z"), f"longer than {MAX_SPAN.days} days"),
+    (SteadyState(start="9999-12-31T23:59:30Z", end="9999-12-31T23:59:59Z"), "before the end"),
 ])
 def test_ranges_nobody_can_draw_are_refused_in_words(state: SteadyState, words: str) -> None:
     with pytest.raises(TimeRangeError, match=words):

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
-from pang.settings import Settings
+from pang.settings import Settings, mask_userinfo
 from pang.stack import opensearch, seaweedfs
 from pang.stack.process import ManagedProcess, StackError, rss_bytes
 from pang.stack.progress import info, step
@@ -97,7 +97,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
     return [
         ServiceStatus(
             name="opensearch",
-            url=settings.opensearch_url,
+            url=settings.display_opensearch_url,
             managed=settings.opensearch_is_local,
             healthy=(opensearch.health(settings) is not None) if settings.opensearch_is_local else os_version is not None,
             version=os_version,
@@ -108,7 +108,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
         ),
         ServiceStatus(
             name="s3",
-            url=settings.s3_effective_endpoint,
+            url=mask_userinfo(settings.s3_effective_endpoint),
             managed=settings.s3_is_local,
             healthy=seaweedfs.healthy(settings),
             version=seaweedfs.DISPLAY_VERSION if settings.s3_is_local else None,

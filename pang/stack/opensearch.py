@@ -127,7 +127,7 @@ def start(settings: Settings, extra: Sequence[str] = ()) -> ManagedProcess:
 
 
 def wait(settings: Settings, proc: ManagedProcess) -> None:
-    with step(f"waiting for OpenSearch on {settings.opensearch_url}") as s:
+    with step(f"waiting for OpenSearch on {settings.display_opensearch_url}") as s:
         proc.wait_healthy(lambda: health(settings) is not None, settings.stack_start_timeout, lambda t: s.detail(""))
 
 

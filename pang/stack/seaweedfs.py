@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pang.settings import Settings
+from pang.settings import Settings, mask_userinfo
 from pang.stack.process import ManagedProcess, PortSpec, StackError, check_ports
 from pang.stack.progress import run_build, step
 
@@ -119,7 +119,7 @@ def start(settings: Settings) -> ManagedProcess:
 
 
 def wait(settings: Settings, proc: ManagedProcess) -> None:
-    with step(f"waiting for SeaweedFS S3 on {settings.s3_effective_endpoint}") as s:
+    with step(f"waiting for SeaweedFS S3 on {mask_userinfo(settings.s3_effective_endpoint)}") as s:
         proc.wait_healthy(lambda: healthy(settings), settings.stack_start_timeout, lambda t: s.detail(""))
 
 

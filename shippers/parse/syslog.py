@@ -89,16 +89,19 @@ _PRI_INFO = tuple((p >> 3, FACILITY_NAMES[p >> 3], p & 7, SEVERITY_NAMES[p & 7])
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 
+# Digits are written [0-9], not \d: \d takes any script's digits ("٢٠٢٦"), which int() reads but
+# which must not reach @timestamp or an index name. (Not re.ASCII: \S must still treat Unicode
+# spaces as spaces in host names and tags.)
 # RFC 3339 date-time; groups: year, month, day, hour, minute, second, fraction, zone.
-_ISO_DATE = r"(\d{4})-(\d{2})-(\d{2})"
-_ISO_TIME = r"(\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?([Zz]|[+-]\d{2}:?\d{2})?"
+_ISO_DATE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+_ISO_TIME = r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:[.,]([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
 _ISO_T = _ISO_DATE + "[Tt]" + _ISO_TIME
 _ISO_T_OR_SPACE = _ISO_DATE + "[Tt ]" + _ISO_TIME
 
-_PRI = re.compile(r"<(\d{1,3})>")
+_PRI = re.compile(r"<([0-9]{1,3})>")
 # VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID, then SP or the end.
 _HEADER_5424 = re.compile(
-    r"([1-9]\d{0,2}) (?:-|" + _ISO_T + r") (\S+) (\S+) (\S+) (\S+)(?= |\Z)"
+    r"([1-9][0-9]{0,2}) (?:-|" + _ISO_T + r") (\S+) (\S+) (\S+) (\S+)(?= |\Z)"
 )
 _SD_ELEMENT = re.compile(
     r'\[([^\s="\]]{1,64})((?: +[^\s="\]]{1,64}="[^"\\]*(?:\\[\s\S][^"\\]*)*")*) *\]'
@@ -108,8 +111,8 @@ _SD_PARAM = re.compile(r'([^\s="\]]{1,64})="([^"\\]*(?:\\[\s\S][^"\\]*)*)"')
 _sd_unescape = functools.partial(re.compile(r'\\(["\\\]])').sub, operator.itemgetter(1))
 # Mmm dd [yyyy] hh:mm:ss[.frac], then spaces or the end.
 _TS_BSD = re.compile(
-    r"((?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)) {1,2}(\d{1,2})(?: (\d{4}))?"
-    r" (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?: +|\Z)"
+    r"((?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)) {1,2}([0-9]{1,2})(?: ([0-9]{4}))?"
+    r" ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(?: +|\Z)"
 )
 _TS_ISO = re.compile(_ISO_T_OR_SPACE + r"(?: +|\Z)")
 # TAG[PID]: as in "sshd[42]: ", "kernel: ", "postfix/smtpd[7]: ", "CRON[9] ".

@@ -42,8 +42,10 @@ class SyslogStats:
 class SyslogServer:
     """Both transports on one port; each in its own thread(s)."""
 
-    def __init__(self, host: str, port: int, accept: Accept, *, max_bytes: int, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, host: str, port: int, accept: Accept, *, max_bytes: int, tls: ssl.SSLContext | None = None,
+                 on_death: Callable[[str, BaseException], None] | None = None) -> None:
         self.accept = accept
+        self.on_death = on_death  # told when a receiver thread ends by an exception (the agent then stops)
         self.max_bytes = max_bytes
         self.stats = SyslogStats()
         self._lock = threading.Lock()
@@ -72,13 +74,24 @@ class SyslogServer:
 
         self.tcp = TCPServer((host, self.port), Handler)
         self._threads = [
-            threading.Thread(target=self._udp_loop, name="pang-syslog-udp", daemon=True),
-            threading.Thread(target=self.tcp.serve_forever, kwargs={"poll_interval": 0.2}, name="pang-syslog-tcp", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._udp_loop, "syslog-udp"), name="pang-syslog-udp", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._serve_tcp, "syslog-tcp"), name="pang-syslog-tcp", daemon=True),
         ]
 
     def start(self) -> None:
         for t in self._threads:
             t.start()
+
+    def _serve_tcp(self) -> None:
+        self.tcp.serve_forever(poll_interval=0.2)
+
+    def _guarded(self, loop: Callable[[], None], name: str) -> None:
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001
+            if self.on_death is None:
+                raise
+            self.on_death(name, exc)
 
     def stop(self) -> None:
         self._stop.set()
