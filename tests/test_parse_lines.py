@@ -429,6 +429,9 @@ ALIAS_KEYS = [
     "error.stack_trace", "stack_trace", "exc_info", "stacktrace", "http.request.method", "method",
     "http.response.status_code", "status", "url.path", "path", "user.id", "event.action", "event", "action", "http", "url",
     "trace", "span", "user",
+    # every other spelling the parser takes out of app (shippers/parse/lines.py), so a random key never hits one unlisted
+    "lvl", "traceid", "spanid", "transaction_id", "transactionId", "service_name", "service_version", "error_type",
+    "exc_type", "stack", "exception", "status_code",
 ]
 json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30)
 json_values = st.recursive(
