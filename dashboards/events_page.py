@@ -153,7 +153,7 @@ def _changes_block(settings: Settings, doc: dict[str, Any], tz: str) -> html.Div
     try:
         from pang.events.changes import changes_before
 
-        changes = changes_before(settings, str(ident))
+        changes = [c.doc for c in changes_before(settings, str(ident)).changes]
     except Exception as exc:  # noqa: BLE001 - the row still shows; the block says why it is empty
         return html.Div(f"what changed before it: {_error_text(exc, settings)}", className="muted")
     items = [html.Li([

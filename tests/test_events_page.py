@@ -138,6 +138,9 @@ def test_the_last_hour_shows_the_rollout_and_the_alerts_with_counts_and_links(pa
     evidence = alert.get_by_role("link", name="evidence").get_attribute("href") or ""
     assert evidence.startswith("/steady?") and parse_qs(urlsplit(evidence).query)["signal"] == [events.signal]
     expect(rows.filter(has_text="error count up").locator(".col-service")).to_have_text(f"{events.order}, gateway")
+    # under each open alert: what changed in the hour before it (the cart rollout: order's neighbour)
+    expect(page.locator(".changes-before").first).to_contain_text(f"{events.cart}")
+    expect(page.locator(".changes-before").first).to_contain_text("DEPLOY_ALL started")
     screenshot(page, "dash-events-last-hour")
 
     # The type filter narrows the rows, keeps every count, and lives in the URL.
